@@ -36,7 +36,10 @@ fn at() -> Zoned {
 }
 
 fn gestore() -> Gestore {
-    Gestore { nome: "Uno PEC S.p.A.".into(), dominio: "pec.uno.example".into() }
+    Gestore {
+        nome: "Uno PEC S.p.A.".into(),
+        dominio: "pec.uno.example".into(),
+    }
 }
 
 /// The access point's path: checks, identificativo, rewrite.
@@ -78,22 +81,66 @@ fn transazione() -> (Transazione, Vec<u8>) {
 fn every_kind() -> Vec<(Kind, Draft)> {
     let (t, originale) = transazione();
     let g = gestore();
-    let due = Gestore { nome: "Due PEC S.p.A.".into(), dominio: "pec.due.example".into() };
+    let due = Gestore {
+        nome: "Due PEC S.p.A.".into(),
+        dominio: "pec.due.example".into(),
+    };
     let at = at();
     let to = "ufficio@pec.due.example";
     let busta = build::busta_di_trasporto(&t, &g, &at, &originale);
     let mut out = vec![
         (Kind::Accettazione, build::accettazione(&t, &g, &at)),
-        (Kind::NonAccettazione, build::non_accettazione(&t, &g, &at, "il campo Bcc non deve contenere indirizzi")),
-        (Kind::NonAccettazioneVirus, build::non_accettazione_virus(&t, &g, &at, "Eicar-Signature")),
+        (
+            Kind::NonAccettazione,
+            build::non_accettazione(&t, &g, &at, "il campo Bcc non deve contenere indirizzi"),
+        ),
+        (
+            Kind::NonAccettazioneVirus,
+            build::non_accettazione_virus(&t, &g, &at, "Eicar-Signature"),
+        ),
         (Kind::PostaCertificata, busta.clone()),
-        (Kind::PresaInCarico, build::presa_in_carico(&t, &due, &at, "ricevute@pec.uno.example", &[to.into(), "protocollo@pec.due.example".into()])),
-        (Kind::RilevazioneVirus, build::rilevazione_virus(&t, &due, &at, "ricevute@pec.uno.example", to, "Eicar-Signature")),
+        (
+            Kind::PresaInCarico,
+            build::presa_in_carico(
+                &t,
+                &due,
+                &at,
+                "ricevute@pec.uno.example",
+                &[to.into(), "protocollo@pec.due.example".into()],
+            ),
+        ),
+        (
+            Kind::RilevazioneVirus,
+            build::rilevazione_virus(
+                &t,
+                &due,
+                &at,
+                "ricevute@pec.uno.example",
+                to,
+                "Eicar-Signature",
+            ),
+        ),
     ];
     let anomalia_t = pec::classify::transazione_da_messaggio(ORIGINALE);
-    out.push((Kind::Anomalia, build::busta_di_anomalia(&anomalia_t, &due, &at, ORIGINALE, "messaggio non firmato da un gestore")));
-    for tipo in [TipoRicevuta::Completa, TipoRicevuta::Breve, TipoRicevuta::Sintetica] {
-        out.push((Kind::AvvenutaConsegna(tipo), build::avvenuta_consegna(&t, &due, &at, to, tipo, &originale, HashAlg::Sha1).unwrap()));
+    out.push((
+        Kind::Anomalia,
+        build::busta_di_anomalia(
+            &anomalia_t,
+            &due,
+            &at,
+            ORIGINALE,
+            "messaggio non firmato da un gestore",
+        ),
+    ));
+    for tipo in [
+        TipoRicevuta::Completa,
+        TipoRicevuta::Breve,
+        TipoRicevuta::Sintetica,
+    ] {
+        out.push((
+            Kind::AvvenutaConsegna(tipo),
+            build::avvenuta_consegna(&t, &due, &at, to, tipo, &originale, HashAlg::Sha1).unwrap(),
+        ));
     }
     for causa in [
         MancataConsegna::CasellaInesistente,
@@ -101,7 +148,10 @@ fn every_kind() -> Vec<(Kind, Draft)> {
         MancataConsegna::TempoMassimo(Scadenza::Ore12),
         MancataConsegna::TempoMassimo(Scadenza::Ore24),
     ] {
-        out.push((causa.kind(), build::mancata_consegna(&t, &due, &at, to, &causa)));
+        out.push((
+            causa.kind(),
+            build::mancata_consegna(&t, &due, &at, to, &causa),
+        ));
     }
     out
 }
@@ -119,12 +169,21 @@ fn every_kind_classifies_back() {
         let subject = c.headers.subject.clone().unwrap();
         assert!(subject.starts_with(kind.subject_prefix()), "{subject}");
         assert!(subject.ends_with("Contratto n° 12 — città"), "{subject}");
-        assert_eq!(c.headers.x_riferimento_message_id.is_some(), kind != Kind::Anomalia);
+        assert_eq!(
+            c.headers.x_riferimento_message_id.is_some(),
+            kind != Kind::Anomalia
+        );
         match kind {
             Kind::Anomalia => {
                 assert!(c.daticert.is_none());
-                assert_eq!(c.originale.as_deref(), Some(pec::headers::to_crlf(ORIGINALE).as_slice()));
-                assert_eq!(c.headers.message_id.as_deref(), Some("<client-1@client.example>"));
+                assert_eq!(
+                    c.originale.as_deref(),
+                    Some(pec::headers::to_crlf(ORIGINALE).as_slice())
+                );
+                assert_eq!(
+                    c.headers.message_id.as_deref(),
+                    Some("<client-1@client.example>")
+                );
             }
             _ => {
                 let d = c.daticert.as_ref().unwrap();
@@ -140,7 +199,11 @@ fn every_kind_classifies_back() {
         }
         match kind {
             Kind::PostaCertificata | Kind::AvvenutaConsegna(TipoRicevuta::Completa) => {
-                assert_eq!(c.originale.as_deref(), Some(originale.as_slice()), "{kind:?}");
+                assert_eq!(
+                    c.originale.as_deref(),
+                    Some(originale.as_slice()),
+                    "{kind:?}"
+                );
             }
             Kind::AvvenutaConsegna(TipoRicevuta::Breve) => {
                 let o = String::from_utf8(c.originale.clone().unwrap()).unwrap();
@@ -148,7 +211,10 @@ fn every_kind_classifies_back() {
                 assert!(!o.contains("JVBERi0xLjQKJcfsj6IK"));
             }
             Kind::Anomalia => {}
-            _ => assert!(c.originale.is_none(), "{kind:?} must not carry the original"),
+            _ => assert!(
+                c.originale.is_none(),
+                "{kind:?} must not carry the original"
+            ),
         }
     }
 }
@@ -158,18 +224,36 @@ fn headers_follow_the_spec() {
     for (kind, draft) in every_kind() {
         let h = String::from_utf8(draft.headers().to_vec()).unwrap();
         let pec = kind.header();
-        assert!(h.contains(&format!("\r\n{}: {}\r\n", pec.name(), pec.value())), "{kind:?}\n{h}");
+        assert!(
+            h.contains(&format!("\r\n{}: {}\r\n", pec.name(), pec.value())),
+            "{kind:?}\n{h}"
+        );
         assert!(h.ends_with("MIME-Version: 1.0\r\n"));
         assert!(!h.contains("\nContent-Type"));
-        assert_eq!(h.contains("X-VerificaSicurezza: errore"), kind.verifica_sicurezza(), "{kind:?}");
-        assert_eq!(h.contains("X-Mittente: mario.rossi@pec.uno.example"), kind == Kind::RilevazioneVirus);
+        assert_eq!(
+            h.contains("X-VerificaSicurezza: errore"),
+            kind.verifica_sicurezza(),
+            "{kind:?}"
+        );
+        assert_eq!(
+            h.contains("X-Mittente: mario.rossi@pec.uno.example"),
+            kind == Kind::RilevazioneVirus
+        );
         match kind {
             Kind::PostaCertificata | Kind::Anomalia => {
-                assert!(h.contains("From: \"Per conto di: mario.rossi@pec.uno.example\""), "{h}");
-                assert!(h.contains("To: ufficio@pec.due.example, \"Anna\" <anna@mail.example.com>\r\n"));
+                assert!(
+                    h.contains("From: \"Per conto di: mario.rossi@pec.uno.example\""),
+                    "{h}"
+                );
+                assert!(
+                    h.contains("To: ufficio@pec.due.example, \"Anna\" <anna@mail.example.com>\r\n")
+                );
                 assert!(h.contains("Cc: protocollo@pec.due.example\r\n"));
                 assert!(h.contains("Reply-To: mario.rossi@pec.uno.example\r\n"));
-                assert_eq!(h.contains("X-TipoRicevuta: completa"), kind == Kind::PostaCertificata);
+                assert_eq!(
+                    h.contains("X-TipoRicevuta: completa"),
+                    kind == Kind::PostaCertificata
+                );
             }
             Kind::PresaInCarico | Kind::RilevazioneVirus => {
                 assert!(h.contains("To: ricevute@pec.uno.example\r\n"), "{h}");
@@ -189,11 +273,22 @@ fn mime_tree_is_7bit_text_plus_html_in_latin1() {
         assert!(e.is_ascii(), "{kind:?} entity must be 7-bit safe");
         let s = String::from_utf8_lossy(e);
         assert!(s.starts_with("Content-Type: multipart/mixed"), "{kind:?}");
-        assert_eq!(s.matches("charset=\"iso-8859-1\"").count() + s.matches("charset=iso-8859-1").count(), 2, "{s}");
-        assert_eq!(s.matches("Content-Transfer-Encoding: quoted-printable").count(), 2);
+        assert_eq!(
+            s.matches("charset=\"iso-8859-1\"").count() + s.matches("charset=iso-8859-1").count(),
+            2,
+            "{s}"
+        );
+        assert_eq!(
+            s.matches("Content-Transfer-Encoding: quoted-printable")
+                .count(),
+            2
+        );
         assert_eq!(s.contains("name=\"daticert.xml\""), kind != Kind::Anomalia);
         assert!(!s.contains("<img") && !s.contains("<script") && !s.contains("src="));
-        assert!(!e.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "{kind:?}: bare LF");
+        assert!(
+            !e.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+            "{kind:?}: bare LF"
+        );
     }
 }
 
@@ -201,12 +296,21 @@ fn mime_tree_is_7bit_text_plus_html_in_latin1() {
 fn errors_in_daticert() {
     let (t, _) = transazione();
     let g = gestore();
-    let d = build::mancata_consegna(&t, &g, &at(), "x@pec.due.example", &MancataConsegna::CasellaPiena);
+    let d = build::mancata_consegna(
+        &t,
+        &g,
+        &at(),
+        "x@pec.due.example",
+        &MancataConsegna::CasellaPiena,
+    );
     let c = classify(&d.unsigned()).unwrap();
     let dc = c.daticert.unwrap();
     assert_eq!(dc.errore, Errore::Altro);
     assert_eq!(dc.consegna.as_deref(), Some("x@pec.due.example"));
-    assert_eq!(dc.errore_esteso.as_deref(), Some("5.2.2 - Uno PEC S.p.A. - casella piena"));
+    assert_eq!(
+        dc.errore_esteso.as_deref(),
+        Some("5.2.2 - Uno PEC S.p.A. - casella piena")
+    );
 }
 
 #[test]
