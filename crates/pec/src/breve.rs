@@ -6,11 +6,11 @@
 //! a small `text/plain` file holding the file's hash. The sender, who must keep unaltered copies
 //! of what they sent, can check each copy against the receipt (for example with `sha1sum`).
 //!
-//! [`breve`] works on the raw bytes. It walks the MIME tree itself (boundary scanning) and uses
-//! `mail-parser` only to read the header fields of each entity (unfolding, RFC 2047 and RFC 2231
-//! parameter decoding) and to undo base64 and quoted-printable. The output is the input with
-//! only the replaced byte ranges changed: every header, boundary, preamble, epilogue and unnamed
-//! body part is copied byte for byte.
+//! [`breve`] works on the raw bytes. It walks the MIME tree itself, cutting entities and
+//! multipart bodies with [`crate::mime`], and uses `mail-parser` only to read the header fields
+//! of each entity (unfolding, RFC 2047 and RFC 2231 parameter decoding) and to undo base64 and
+//! quoted-printable. The output is the input with only the replaced byte ranges changed: every
+//! header, boundary, preamble, epilogue and unnamed body part is copied byte for byte.
 //!
 //! # Decisions
 //!
@@ -53,10 +53,11 @@
 //!   and all the other message header fields are kept in place.
 //! - **Line ends.** The replacement uses the line end of the original's first line (CRLF or LF),
 //!   so an LF-only original stays LF-only.
-//! - **Boundaries.** A boundary line is `--boundary` at the start of a line followed by nothing
-//!   but spaces and tabs (a delimiter), or by `--` (the close delimiter, anything after it is
-//!   ignored). A body whose close delimiter is missing ends its last part at the end of the
-//!   enclosing entity.
+//! - **Boundaries** are those of [`crate::mime::split_multipart`]: a delimiter line is
+//!   `--boundary` at the start of a line, the close delimiter `--boundary--`, either followed by
+//!   nothing but spaces and tabs before the line end; a line with anything else after the
+//!   boundary is content. A body whose close delimiter is missing ends its last part at the end
+//!   of the enclosing entity.
 //! - **Limits.** Entities nested deeper than [`MAX_DEPTH`] levels are an error, so a hostile
 //!   original cannot exhaust the stack. An original that does not start with a header field is
 //!   an error. Every other malformation is tolerated and copied as it is.
@@ -69,6 +70,8 @@ use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{MessageParser, MimeHeaders};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+use crate::mime;
 
 /// How many levels of MIME nesting below the message itself [`breve`] accepts.
 pub const MAX_DEPTH: usize = 32;
@@ -284,7 +287,8 @@ impl Walker<'_> {
                 signed,
                 digest,
             } => {
-                let parts = split_multipart(self.src, entity.body.clone(), &boundary);
+                let body_start = entity.body.start;
+                let parts = mime::split_multipart(&self.src[entity.body], &boundary).parts;
                 // multipart/signed: only the signed content; the signature stays as it is.
                 let walked = if signed {
                     &parts[..parts.len().min(1)]
@@ -292,7 +296,8 @@ impl Walker<'_> {
                     &parts[..]
                 };
                 for part in walked {
-                    self.entity(part.clone(), depth + 1, Context::Part { in_digest: digest })?;
+                    let range = body_start + part.start..body_start + part.end;
+                    self.entity(range, depth + 1, Context::Part { in_digest: digest })?;
                 }
             }
             Kind::OpaqueCms if context == Context::Root => {}
@@ -358,7 +363,7 @@ impl Walker<'_> {
             Context::Root => {
                 // The message itself: keep its non-MIME header fields.
                 let fields = &self.src[entity.whole.start..entity.fields_end];
-                for field in header_fields(fields) {
+                for field in mime::logical_lines(fields) {
                     if !is_content_field(field) {
                         bytes.extend_from_slice(field);
                     }
@@ -400,111 +405,12 @@ impl Walker<'_> {
 
 /// Splits `range` at the first empty line (CRLF or LF). Without one, all of it is header.
 fn split_entity(src: &[u8], range: Range<usize>) -> Entity {
-    let mut line = range.start;
-    while line < range.end {
-        let rest = &src[line..range.end];
-        let blank = if rest.starts_with(b"\n") {
-            Some(1)
-        } else if rest.starts_with(b"\r\n") {
-            Some(2)
-        } else {
-            None
-        };
-        if let Some(len) = blank {
-            return Entity {
-                whole: range.clone(),
-                fields_end: line,
-                body: line + len..range.end,
-            };
-        }
-        line = next_line(src, line, range.end);
-    }
+    let (header, body) = mime::split_header(&src[range.clone()]);
     Entity {
-        whole: range.clone(),
-        fields_end: range.end,
-        body: range.end..range.end,
+        fields_end: range.start + header.len(),
+        body: range.end - body.len()..range.end,
+        whole: range,
     }
-}
-
-/// The start of the line after the one starting at `line` (or `end`).
-fn next_line(src: &[u8], line: usize, end: usize) -> usize {
-    src[line..end]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(end, |i| line + i + 1)
-}
-
-/// The byte ranges of the body parts of a multipart body (RFC 2046 §5.1.1). Each range excludes
-/// the line break before the next boundary line, which belongs to that boundary.
-fn split_multipart(src: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<Range<usize>> {
-    let mut parts = Vec::new();
-    let mut open: Option<usize> = None;
-    let mut line = body.start;
-    while line < body.end {
-        let next = next_line(src, line, body.end);
-        let text = &src[line..next];
-        if let Some(close) = boundary_line(text, boundary) {
-            if let Some(start) = open {
-                let end = line - preceding_line_break(src, body.start, line);
-                parts.push(start..end.max(start));
-            }
-            if close {
-                return parts;
-            }
-            open = Some(next);
-        }
-        line = next;
-    }
-    if let Some(start) = open {
-        parts.push(start..body.end);
-    }
-    parts
-}
-
-/// `Some(false)` for a delimiter line, `Some(true)` for the close delimiter, `None` otherwise.
-fn boundary_line(line: &[u8], boundary: &[u8]) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
-    if rest.starts_with(b"--") {
-        Some(true)
-    } else if rest
-        .iter()
-        .all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-    {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// Length of the line break (CRLF, LF or none) ending just before `at`, not looking before `floor`.
-fn preceding_line_break(src: &[u8], floor: usize, at: usize) -> usize {
-    let before = &src[floor..at];
-    if before.ends_with(b"\r\n") {
-        2
-    } else if before.ends_with(b"\n") {
-        1
-    } else {
-        0
-    }
-}
-
-/// Splits a header section into fields, each with its continuation lines and line break.
-fn header_fields(section: &[u8]) -> Vec<&[u8]> {
-    let mut fields: Vec<&[u8]> = Vec::new();
-    let mut field_start = 0;
-    let mut line = 0;
-    while line < section.len() {
-        let continues = matches!(section[line], b' ' | b'\t');
-        if !continues && line > field_start {
-            fields.push(&section[field_start..line]);
-            field_start = line;
-        }
-        line = next_line(section, line, section.len());
-    }
-    if field_start < section.len() {
-        fields.push(&section[field_start..]);
-    }
-    fields
 }
 
 /// Whether a raw header field is one of the `Content-*` fields describing the body.

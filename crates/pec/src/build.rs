@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::breve::{BreveError, HashAlg, breve};
 use crate::daticert::{Daticert, Errore, TipoRicevuta};
 use crate::errori::MancataConsegna;
-use crate::headers::{self, RawField};
 use crate::identificativo::message_id;
 use crate::kind::Kind;
+use crate::mime::{self, RawField};
 use crate::testo::{self, Dettagli};
 use crate::transazione::{Gestore, Transazione};
 
@@ -225,7 +225,7 @@ pub fn busta_di_anomalia(
 ) -> Draft {
     let mut s = Spec::new(Kind::Anomalia, "");
     s.dettagli.motivo = Some(motivo);
-    s.originale = Some(Cow::Owned(headers::to_crlf(ricevuto)));
+    s.originale = Some(Cow::Owned(mime::to_crlf(ricevuto)));
     compose(t, g, at, s)
 }
 
@@ -307,13 +307,13 @@ fn outer_headers(t: &Transazione, g: &Gestore, at: &Zoned, s: &Spec, own_id: &st
     let busta = matches!(kind, Kind::PostaCertificata | Kind::Anomalia);
     let original = s.originale.as_deref().unwrap_or_default();
     let copied = if busta {
-        headers::fields(original)
+        mime::fields(original)
     } else {
         Vec::new()
     };
     let copy = |h: &mut Vec<u8>, names: &[&str]| {
         for f in copied.iter().filter(|f| names.iter().any(|n| f.is(n))) {
-            h.extend_from_slice(&headers::to_crlf(f.raw));
+            h.extend_from_slice(&mime::to_crlf(f.raw));
         }
     };
     if busta {
@@ -355,7 +355,7 @@ fn outer_headers(t: &Transazione, g: &Gestore, at: &Zoned, s: &Spec, own_id: &st
     Text::new(format!("{}{}", kind.subject_prefix(), t.oggetto)).write_header(&mut h, 9);
     if busta {
         match copied.iter().find(|f: &&RawField| f.is("Reply-To")) {
-            Some(f) => h.extend_from_slice(&headers::to_crlf(f.raw)),
+            Some(f) => h.extend_from_slice(&mime::to_crlf(f.raw)),
             None => raw(&mut h, "Reply-To", &t.mittente),
         }
     }

@@ -5,7 +5,7 @@
 use mail_parser::{Addr, Address, HeaderName, Message, MessageParser};
 
 use crate::daticert::TipoRicevuta;
-use crate::headers;
+use crate::mime;
 
 /// The SMTP envelope of a submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,16 +242,18 @@ fn accettabile(msg: &Message, mittente: String, to: Vec<String>, cc: Vec<String>
 /// blank line, every line of it a field or a continuation, no NUL, lines within 998 octets,
 /// and at most one of each field RFC 5322 §3.6 allows only once.
 fn sintassi(raw: &[u8]) -> Result<(), String> {
-    let Some(end) = headers::body_offset(raw) else {
+    let (header, body) = mime::split_header(raw);
+    if header.len() == raw.len() {
         return Err("manca la riga vuota che separa intestazioni e corpo".into());
-    };
+    }
+    let end = raw.len() - body.len();
     if raw.contains(&0) {
         return Err("il messaggio contiene caratteri NUL".into());
     }
     if raw.split(|&b| b == b'\n').any(|l| l.len() > 1000) {
         return Err("una riga supera 998 caratteri".into());
     }
-    let fields = headers::fields(raw);
+    let fields = mime::fields(raw);
     let covered: usize = fields.iter().map(|f| f.raw.len()).sum();
     let blank = if raw[..end].ends_with(b"\r\n\r\n") || raw[..end] == *b"\r\n" {
         2

@@ -13,8 +13,8 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use crate::checks::indirizzi;
 use crate::daticert::{Daticert, DaticertError, Destinatario, Errore, TipoDaticert, TipoRicevuta};
 use crate::errori::scadenza_da_errore_esteso;
-use crate::headers;
 use crate::kind::Kind;
+use crate::mime;
 use crate::transazione::Transazione;
 
 /// How deep an anomalia may wrap another PEC message before we stop reading.
@@ -86,7 +86,7 @@ fn classify_at(raw: &[u8], depth: usize) -> Result<Classified, ClassifyError> {
     if depth > MAX_NESTING {
         return Err(ClassifyError::TooDeep);
     }
-    if headers::fields(raw).is_empty() {
+    if mime::fields(raw).is_empty() {
         return Err(ClassifyError::NotAMessage);
     }
     let msg = MessageParser::default()
@@ -256,7 +256,7 @@ fn pec_parts(msg: &Message) -> (Option<Vec<u8>>, Option<Vec<u8>>, bool) {
 }
 
 fn pec_headers(raw: &[u8], msg: &Message) -> PecHeaders {
-    let fields = headers::fields(raw);
+    let fields = mime::fields(raw);
     let get = |name: &str| fields.iter().find(|f| f.is(name)).map(|f| f.value());
     let token = |name: &str| get(name).map(|v| v.trim().to_ascii_lowercase());
     PecHeaders {

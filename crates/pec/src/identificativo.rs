@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jiff::Zoned;
 use sha2::{Digest, Sha256};
 
-use crate::headers;
 use crate::kind::Kind;
+use crate::mime;
 
 /// Hands out identificativi of the form `pecora.<yyyymmddhhmmss>.<node>.<n>@<dominio>`.
 ///
@@ -68,8 +68,8 @@ pub fn message_id(identificativo: &str, kind: Kind, destinatario: Option<&str>) 
 /// client's Message-ID when there was one. Returns the rewritten message and the client's
 /// Message-ID (with brackets). Nothing else changes.
 pub fn rewrite_original(raw: &[u8], identificativo: &str) -> (Vec<u8>, Option<String>) {
-    let raw = headers::to_crlf(raw);
-    let fields = headers::fields(&raw);
+    let raw = mime::to_crlf(raw);
+    let fields = mime::fields(&raw);
     let msgid_field = fields.iter().find(|f| f.is("Message-ID"));
     let client_msgid = msgid_field.map(|f| f.value()).filter(|v| !v.is_empty());
     let mut replacement = format!("Message-ID: <{identificativo}>\r\n");

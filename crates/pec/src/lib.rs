@@ -12,9 +12,9 @@ pub mod checks;
 pub mod classify;
 pub mod daticert;
 pub mod errori;
-pub mod headers;
 pub mod identificativo;
 pub mod kind;
+pub mod mime;
 mod testo;
 pub mod transazione;
 

@@ -72,7 +72,7 @@ fn real_fixtures_classify() {
         if kind == Kind::PostaCertificata {
             let o = c.originale.as_deref().expect("postacert.eml");
             // The original carries the identificativo as its Message-ID (spec §7).
-            let fields = pec::headers::fields(o);
+            let fields = pec::mime::fields(o);
             let id = fields
                 .iter()
                 .find(|f| f.is("Message-ID"))

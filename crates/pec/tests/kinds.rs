@@ -178,7 +178,7 @@ fn every_kind_classifies_back() {
                 assert!(c.daticert.is_none());
                 assert_eq!(
                     c.originale.as_deref(),
-                    Some(pec::headers::to_crlf(ORIGINALE).as_slice())
+                    Some(pec::mime::to_crlf(ORIGINALE).as_slice())
                 );
                 assert_eq!(
                     c.headers.message_id.as_deref(),

@@ -5,8 +5,9 @@
 //! made with the provider's certificate (spec §2.2), and every incoming PEC
 //! object must have that signature checked before it is trusted (spec §4.2,
 //! §9.4). This crate does both halves with OpenSSL, and it cuts the MIME
-//! structure itself so that the signed bytes are exactly the ones on the
-//! wire (OpenSSL's own S/MIME reader canonicalises or drops them):
+//! structure itself, with the byte-exact scanner of `pec::mime`, so that the
+//! signed bytes are exactly the ones on the wire (OpenSSL's own S/MIME reader
+//! canonicalises or drops them):
 //!
 //! - [`Signer::seal`] wraps a MIME entity into a signed message;
 //! - [`verify`] checks a message and returns a [`Verdict`] (never panics);

@@ -2,11 +2,13 @@
 //! signature, byte-exactly.
 //!
 //! Header fields are read with `mail-parser` (it handles folding, quoting and
-//! RFC 2231 parameters), but part boundaries are found by our own scan of the
-//! raw bytes: the signed part must come out exactly as it was signed, which a
-//! general MIME parser does not promise.
+//! RFC 2231 parameters): that is where the type, `protocol`, `micalg` and
+//! `boundary` come from. The bytes are cut by `pec::mime`, the scanner the
+//! breve transformation uses too: the signed part must come out exactly as it
+//! was signed, which a general MIME parser does not promise.
 
 use mail_parser::{MessageParser, MimeHeaders};
+use pec::mime::{split_header, split_multipart};
 
 use crate::SmimeError;
 use crate::base64;
@@ -26,24 +28,6 @@ struct MimeFields {
     micalg: Option<String>,
     boundary: Option<String>,
     transfer_encoding: Option<String>,
-}
-
-/// Splits `raw` at the first empty line: `(header block with its last line
-/// end, body after the empty line)`. Without an empty line everything is
-/// header and the body is empty.
-fn split_header(raw: &[u8]) -> (&[u8], &[u8]) {
-    let mut pos = 0;
-    while pos < raw.len() {
-        let Some(nl) = raw[pos..].iter().position(|&b| b == b'\n') else {
-            break;
-        };
-        let line = &raw[pos..pos + nl];
-        if line.is_empty() || line == b"\r" {
-            return (&raw[..pos], &raw[pos + nl + 1..]);
-        }
-        pos += nl + 1;
-    }
-    (raw, &[])
 }
 
 /// Reads the MIME fields of a header block.
@@ -133,83 +117,20 @@ pub(crate) struct Parts<'a> {
     pub signature: &'a [u8],
 }
 
-/// A delimiter line found in a body.
-struct Delimiter {
-    /// Offset of the first `-` of the line.
-    start: usize,
-    /// Offset just after the line's `\n` (or the body length if it has none).
-    next: usize,
-    /// `--boundary--` rather than `--boundary`.
-    close: bool,
-}
-
-/// Classifies `line` (without its `\n`) as a delimiter line of `boundary`:
-/// `--boundary` optionally followed by `--`, then only transport padding
-/// (spaces, tabs, a CR).
-fn delimiter_kind(line: &[u8], boundary: &[u8]) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
-    let (close, rest) = match rest.strip_prefix(b"--") {
-        Some(after) => (true, after),
-        None => (false, rest),
-    };
-    rest.iter()
-        .all(|&b| matches!(b, b' ' | b'\t' | b'\r'))
-        .then_some(close)
-}
-
-/// Finds the first delimiter line that starts at or after `from`, which must
-/// be the start of a line.
-fn find_delimiter(body: &[u8], boundary: &[u8], from: usize) -> Option<Delimiter> {
-    let mut pos = from;
-    while pos < body.len() {
-        let (line_end, next) = match body[pos..].iter().position(|&b| b == b'\n') {
-            Some(nl) => (pos + nl, pos + nl + 1),
-            None => (body.len(), body.len()),
-        };
-        if let Some(close) = delimiter_kind(&body[pos..line_end], boundary) {
-            return Some(Delimiter {
-                start: pos,
-                next,
-                close,
-            });
-        }
-        pos = next;
-    }
-    None
-}
-
-/// End of the data that precedes the delimiter line starting at `start`: the
-/// CRLF or LF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-fn end_before(body: &[u8], part_start: usize, start: usize) -> usize {
-    let mut end = start;
-    if end > part_start && body[end - 1] == b'\n' {
-        end -= 1;
-        if end > part_start && body[end - 1] == b'\r' {
-            end -= 1;
-        }
-    }
-    end
-}
-
+/// The first two parts of `body`; a third part or the close delimiter ends
+/// the signature, and so does the end of the body when the close delimiter
+/// is missing.
 fn split_parts<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Parts<'a>, SmimeError> {
-    let not_found = || SmimeError::BoundaryNotFound(String::from_utf8_lossy(boundary).into_owned());
-    let first = find_delimiter(body, boundary, 0).ok_or_else(not_found)?;
-    if first.close {
-        return Err(not_found());
+    match split_multipart(body, boundary).parts.as_slice() {
+        [] => Err(SmimeError::BoundaryNotFound(
+            String::from_utf8_lossy(boundary).into_owned(),
+        )),
+        [_] => Err(SmimeError::NoSignaturePart),
+        [content, signature, ..] => Ok(Parts {
+            content: &body[content.clone()],
+            signature: &body[signature.clone()],
+        }),
     }
-    let content_start = first.next;
-    let second = find_delimiter(body, boundary, content_start)
-        .filter(|d| !d.close)
-        .ok_or(SmimeError::NoSignaturePart)?;
-    let content = &body[content_start..end_before(body, content_start, second.start)];
-    let sig_start = second.next;
-    // A missing closing delimiter is tolerated: the part then runs to the end.
-    let sig_end = find_delimiter(body, boundary, sig_start)
-        .map_or(body.len(), |d| end_before(body, sig_start, d.start));
-    Ok(Parts {
-        content,
-        signature: &body[sig_start..sig_end],
-    })
 }
 
 /// The signature part, its type checked, its body still encoded.
@@ -252,37 +173,9 @@ impl<'a> SignaturePart<'a> {
     }
 }
 
-/// `true` if `data` has a LF not preceded by CR.
-pub(crate) fn has_bare_lf(data: &[u8]) -> bool {
-    data.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || data[i - 1] != b'\r'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bare_lf() {
-        assert!(has_bare_lf(b"\n"));
-        assert!(has_bare_lf(b"a\r\nb\n"));
-        assert!(!has_bare_lf(b"a\r\nb\r\n"));
-    }
-
-    #[test]
-    fn header_split_crlf_and_lf() {
-        assert_eq!(
-            split_header(b"A: b\r\nC: d\r\n\r\nbody\r\n"),
-            (&b"A: b\r\nC: d\r\n"[..], &b"body\r\n"[..])
-        );
-        assert_eq!(
-            split_header(b"A: b\n\nbody"),
-            (&b"A: b\n"[..], &b"body"[..])
-        );
-        assert_eq!(split_header(b"A: b"), (&b"A: b"[..], &b""[..]));
-        assert_eq!(split_header(b"\r\nbody"), (&b""[..], &b"body"[..]));
-    }
 
     #[test]
     fn parts_are_cut_per_rfc_2046() {

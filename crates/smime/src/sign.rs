@@ -6,9 +6,9 @@ use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::pkey::{Id, PKey, Private};
 use openssl::stack::Stack;
 use openssl::x509::X509;
+use pec::mime::has_bare_lf;
 
 use crate::cert::{hex, san_emails};
-use crate::mime::has_bare_lf;
 use crate::{SmimeError, base64};
 
 /// Smallest RSA modulus accepted for provider signatures.

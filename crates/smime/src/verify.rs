@@ -9,7 +9,9 @@ use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509, X509PurposeId, X509Ref, X509StoreContext};
 use serde::Serialize;
 
-use crate::mime::{Envelope, SignaturePart, has_bare_lf};
+use pec::mime::{has_bare_lf, to_crlf};
+
+use crate::mime::{Envelope, SignaturePart};
 use crate::{SignerInfo, SmimeError};
 
 /// CA certificates that anchor chain validation of signer certificates.
@@ -207,7 +209,7 @@ fn check_signature(der: &[u8], content: &[u8], trust: &TrustStore, verdict: &mut
     match crypto_check(&p7, content) {
         Ok(()) => verdict.signature_valid = true,
         Err(reason) => {
-            let canonical = has_bare_lf(content).then(|| crlf_canonical(content));
+            let canonical = has_bare_lf(content).then(|| to_crlf(content));
             match canonical.map(|c| crypto_check(&p7, &c)) {
                 Some(Ok(())) => {
                     verdict.signature_valid = true;
@@ -271,20 +273,6 @@ fn crypto_check(p7: &Pkcs7, content: &[u8]) -> Result<(), String> {
     .map_err(|e| openssl_reason(&e))
 }
 
-/// `data` with every LF not preceded by CR turned into CRLF.
-fn crlf_canonical(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
-    let mut prev = 0u8;
-    for &b in data {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
-}
-
 /// OpenSSL's reasons from an error stack, without the codes and file names.
 fn openssl_reason(e: &ErrorStack) -> String {
     let reasons: Vec<String> = e
@@ -300,15 +288,5 @@ fn openssl_reason(e: &ErrorStack) -> String {
         "unspecified OpenSSL error".to_owned()
     } else {
         reasons.join("; ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonicalisation() {
-        assert_eq!(crlf_canonical(b"a\nb\r\nc\n\n"), b"a\r\nb\r\nc\r\n\r\n");
     }
 }
