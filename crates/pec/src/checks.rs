@@ -242,11 +242,11 @@ fn accettabile(msg: &Message, mittente: String, to: Vec<String>, cc: Vec<String>
 /// blank line, every line of it a field or a continuation, no NUL, lines within 998 octets,
 /// and at most one of each field RFC 5322 §3.6 allows only once.
 fn sintassi(raw: &[u8]) -> Result<(), String> {
-    let (header, body) = mime::split_header(raw);
+    // `header` keeps its last line end; the blank line is in neither part.
+    let (header, _) = mime::split_header(raw);
     if header.len() == raw.len() {
         return Err("manca la riga vuota che separa intestazioni e corpo".into());
     }
-    let end = raw.len() - body.len();
     if raw.contains(&0) {
         return Err("il messaggio contiene caratteri NUL".into());
     }
@@ -255,12 +255,7 @@ fn sintassi(raw: &[u8]) -> Result<(), String> {
     }
     let fields = mime::fields(raw);
     let covered: usize = fields.iter().map(|f| f.raw.len()).sum();
-    let blank = if raw[..end].ends_with(b"\r\n\r\n") || raw[..end] == *b"\r\n" {
-        2
-    } else {
-        1
-    };
-    if covered + blank != end {
+    if covered != header.len() {
         return Err("intestazioni con righe non valide".into());
     }
     for once in [
@@ -427,6 +422,9 @@ mod tests {
 
     #[test]
     fn syntax() {
+        // Mixed line ends (a bare LF before a CRLF blank line) are still a valid header block.
+        let mixed = b"From: a@x.it\nTo: b@y.it\n\r\nbody";
+        assert!(verifica(mixed, &env("a@x.it", &["b@y.it"]), &Limiti::default()).is_ok());
         assert!(matches!(
             verifica(b"no blank line", &env("a@x.it", &[]), &Limiti::default()).unwrap_err()[0],
             Rifiuto::NonConforme(_)

@@ -2,7 +2,7 @@
 //!
 //! This crate knows how every ricevuta, avviso and busta looks on the wire: it builds them
 //! (unsigned: the `smime` crate seals a [`Draft`] into `multipart/signed`), reads them back
-//! ([`classify`]), writes and reads `daticert.xml`, applies the formal checks of the punto di
+//! ([`classify()`]), writes and reads `daticert.xml`, applies the formal checks of the punto di
 //! accesso and the breve transformation. It does no I/O and reads no clock: every instant is
 //! an argument, so the same inputs always give the same bytes.
 
