@@ -16,6 +16,8 @@
 
 use std::ops::Range;
 
+use sha2::{Digest, Sha256};
+
 /// One header field as it appeared: name, and every byte of it including folded
 /// continuation lines and the final line end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +213,25 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A multipart boundary (`----=_pecora_<label>_<24 hex>`) derived from `seed`, so the same
+/// message always gets the same bytes, and guaranteed absent from `content`: if a candidate
+/// occurs there, the next one is derived. `=_` cannot occur in quoted-printable or base64 text.
+pub fn boundary(label: &str, seed: &[u8], content: &[u8]) -> String {
+    (0u32..)
+        .map(|n| {
+            let mut h = Sha256::new();
+            h.update(seed);
+            h.update(n.to_be_bytes());
+            let hex: String = h.finalize()[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("----=_pecora_{label}_{hex}")
+        })
+        .find(|b| !content.windows(b.len()).any(|w| w == b.as_bytes()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +337,16 @@ mod tests {
             cut(body, b"B"),
             (vec![&b"--Bx\r\n---B\r\n --B\r\n--B--x"[..], b"last"], true)
         );
+    }
+
+    #[test]
+    fn boundary_is_stable_and_avoids_content() {
+        let first = boundary("mixed", b"seed", b"");
+        assert_eq!(first, boundary("mixed", b"seed", b"other content"));
+        assert!(first.starts_with("----=_pecora_mixed_"));
+        let content = format!("text\r\n--{first}\r\n");
+        let second = boundary("mixed", b"seed", content.as_bytes());
+        assert_ne!(second, first);
+        assert!(!content.contains(&second));
     }
 }

@@ -43,9 +43,6 @@ pub enum SmimeError {
     /// The MIME entity given to [`Signer::seal`](crate::Signer::seal) is malformed.
     #[error("invalid MIME entity for sealing: {0}")]
     InvalidEntity(&'static str),
-    /// No boundary absent from the entity could be derived (practically unreachable).
-    #[error("could not derive a MIME boundary that does not occur in the entity")]
-    BoundaryExhausted,
     /// The message has no top-level `Content-Type` field.
     #[error("the message has no top-level Content-Type header field")]
     NoContentType,

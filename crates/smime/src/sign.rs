@@ -8,7 +8,7 @@ use openssl::stack::Stack;
 use openssl::x509::X509;
 use pec::mime::has_bare_lf;
 
-use crate::cert::{hex, san_emails};
+use crate::cert::san_emails;
 use crate::{SmimeError, base64};
 
 /// Smallest RSA modulus accepted for provider signatures.
@@ -101,7 +101,7 @@ impl Signer {
     pub fn seal(&self, headers: &[u8], entity: &[u8]) -> Result<Vec<u8>, SmimeError> {
         check_headers(headers)?;
         check_entity(entity)?;
-        let boundary = pick_boundary(entity, openssl::sha::sha256(entity))?;
+        let boundary = pec::mime::boundary("signed", entity, entity);
 
         let mut chain = Stack::new().map_err(SmimeError::openssl("cannot allocate a stack"))?;
         for cert in &self.chain {
@@ -206,37 +206,9 @@ fn check_entity(entity: &[u8]) -> Result<(), SmimeError> {
     Ok(())
 }
 
-/// Derives boundaries from `seed` (a hash of the entity), rehashing until one
-/// does not occur in `entity`. `=_` cannot appear in quoted-printable text.
-fn pick_boundary(entity: &[u8], seed: [u8; 32]) -> Result<String, SmimeError> {
-    let mut digest = seed;
-    for _ in 0..64 {
-        let boundary = format!("----=_pecora_{}", hex(&digest[..12]));
-        if !contains(entity, boundary.as_bytes()) {
-            return Ok(boundary);
-        }
-        digest = openssl::sha::sha256(&digest);
-    }
-    Err(SmimeError::BoundaryExhausted)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn boundary_is_regenerated_when_present() {
-        let seed = [7u8; 32];
-        let first = pick_boundary(b"plain", seed).expect("boundary for a plain entity");
-        let entity = format!("text\r\n--{first}\r\nmore\r\n");
-        let second = pick_boundary(entity.as_bytes(), seed).expect("second boundary");
-        assert_ne!(second, first);
-        assert!(!entity.contains(&second));
-    }
 
     #[test]
     fn header_block_rules() {
