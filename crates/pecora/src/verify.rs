@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mail_parser::MimeHeaders;
 use pec::{Classified, Daticert, Kind};
 use serde::Serialize;
 use smime::{TrustStore, Verdict};
@@ -36,6 +37,9 @@ struct Report {
     inner: Option<Box<Inner>>,
     /// null when the file could not be read.
     signature: Option<Verdict>,
+    /// When the top level is not signed but an intermediary (a mailing list, say) wrapped a
+    /// signed entity inside: that entity's verdict. Informative: `ok` stays false.
+    nested_signature: Option<Verdict>,
     warnings: Vec<String>,
 }
 
@@ -143,6 +147,7 @@ fn check(file: &Path, trust: &TrustStore) -> Report {
         original_size: None,
         inner: None,
         signature: None,
+        nested_signature: None,
         warnings: Vec::new(),
     };
     let raw = match std::fs::read(file) {
@@ -161,8 +166,25 @@ fn check(file: &Path, trust: &TrustStore) -> Report {
         && sig.signed
         && sig.signature_valid
         && (trust.is_empty() || sig.chain_trusted == Some(true));
+    if !sig.signed {
+        report.nested_signature = nested_signed_entity(&raw).map(|e| smime::verify(e, trust));
+    }
     report.signature = Some(sig);
     report
+}
+
+/// The bytes (headers and body) of the first `multipart/signed` part below the top level.
+fn nested_signed_entity(raw: &[u8]) -> Option<&[u8]> {
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    msg.parts.iter().skip(1).find_map(|part| {
+        let ct = part.content_type()?;
+        let signed = ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("signed"));
+        let range = part.offset_header as usize..part.offset_end as usize;
+        signed.then(|| raw.get(range)).flatten()
+    })
 }
 
 fn fill(report: &mut Report, c: Classified) {
@@ -247,6 +269,10 @@ fn print_human(o: &mut String, r: &Report) {
         }
     }
     if let Some(s) = &r.signature {
+        print_signature(o, s);
+    }
+    if let Some(s) = &r.nested_signature {
+        let _ = writeln!(o, "  nested signed entity (the top level was re-wrapped):");
         print_signature(o, s);
     }
     for w in &r.warnings {

@@ -380,6 +380,20 @@ fn verify_gives_the_manifest_answer_for_real_provider_messages() {
             assert!(subject.contains("Posta Certificata"), "{file}: {subject}");
         }
     }
+    // The list-wrapped Namirial busta: the top level is not signed, the nested entity is.
+    for r in &reports {
+        let wrapped = r["file"].as_str().unwrap().ends_with("mailman-wrapped.eml");
+        assert_eq!(
+            r["nested_signature"].is_null(),
+            !wrapped || r["signature"]["signed"] == true
+        );
+        if wrapped {
+            assert_eq!(r["signature"]["signed"], false);
+            assert_eq!(r["nested_signature"]["signature_valid"], true);
+            let subject = r["nested_signature"]["signer"]["subject"].as_str().unwrap();
+            assert!(subject.contains("Namirial"), "{subject}");
+        }
+    }
     // The header-free signed entity is still recognised as a busta, from daticert.xml.
     let entity = reports
         .iter()
