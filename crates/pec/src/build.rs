@@ -13,7 +13,7 @@ use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 
 use crate::breve::{BreveError, HashAlg, breve};
-use crate::daticert::{Daticert, Errore, TipoRicevuta};
+use crate::daticert::{Daticert, Errore, TipoDaticert, TipoRicevuta};
 use crate::errori::MancataConsegna;
 use crate::identificativo::message_id;
 use crate::kind::Kind;
@@ -25,6 +25,8 @@ use crate::transazione::{Gestore, Transazione};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
     kind: Kind,
+    message_id: String,
+    daticert: Option<Daticert>,
     headers: Vec<u8>,
     entity: Vec<u8>,
 }
@@ -32,6 +34,16 @@ pub struct Draft {
 impl Draft {
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// The message's own Message-ID, without brackets (the identificativo for a busta).
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+
+    /// The certification data it carries (`None` for a busta di anomalia).
+    pub fn daticert(&self) -> Option<&Daticert> {
+        self.daticert.as_ref()
     }
 
     /// The outer header fields, each CRLF-terminated, ending with `MIME-Version: 1.0`; no
@@ -228,6 +240,39 @@ pub fn busta_di_anomalia(
     compose(t, g, at, s)
 }
 
+/// A holder's receipt rebuilt from its `daticert.xml` alone, signed anew by `g` — how the
+/// legal log re-issues receipts a holder lost (spec §8.3). The daticert is reproduced field
+/// for field; no original is attached. Only the receipts a holder receives are rebuilt
+/// (accettazione, non accettazione, consegna, mancata consegna, timeouts): buste and the
+/// provider-to-provider receipts give `None`.
+pub fn ricevuta_da_daticert(d: &Daticert, g: &Gestore) -> Option<Draft> {
+    let virus = d.errore == Errore::Virus;
+    let kind = match d.tipo {
+        TipoDaticert::Accettazione => Kind::Accettazione,
+        TipoDaticert::NonAccettazione if virus => Kind::NonAccettazioneVirus,
+        TipoDaticert::NonAccettazione => Kind::NonAccettazione,
+        TipoDaticert::AvvenutaConsegna => Kind::AvvenutaConsegna(d.ricevuta.unwrap_or_default()),
+        TipoDaticert::ErroreConsegna if virus => Kind::ErroreConsegnaVirus,
+        TipoDaticert::ErroreConsegna => Kind::ErroreConsegna,
+        TipoDaticert::PreavvisoErroreConsegna => Kind::PreavvisoErroreConsegna(
+            crate::errori::scadenza_da_errore_esteso(d.errore_esteso.as_deref()),
+        ),
+        _ => return None,
+    };
+    let t = Transazione::from_daticert(d);
+    let mut s = Spec::new(kind, &d.mittente);
+    s.errore = d.errore;
+    s.errore_esteso = d.errore_esteso.clone();
+    s.ricevuta = d.ricevuta;
+    s.dettagli.destinatario = d.consegna.as_deref();
+    s.dettagli.motivo = d.errore_esteso.as_deref();
+    let g = Gestore {
+        nome: d.gestore_emittente.clone(),
+        dominio: g.dominio.clone(),
+    };
+    Some(compose(&t, &g, &d.data, s))
+}
+
 fn compose(t: &Transazione, g: &Gestore, at: &Zoned, s: Spec) -> Draft {
     let kind = s.kind;
     let destinatario = s.dettagli.destinatario;
@@ -257,23 +302,23 @@ fn compose(t: &Transazione, g: &Gestore, at: &Zoned, s: Spec) -> Draft {
             .transfer_encoding(transfer_encoding(originale)),
         );
     }
-    if let Some(tipo) = kind.tipo_daticert() {
-        let d = Daticert {
-            tipo,
-            errore: s.errore,
-            mittente: t.mittente.clone(),
-            destinatari: t.destinatari.clone(),
-            risposte: t.risposte.clone(),
-            oggetto: Some(t.oggetto.clone()),
-            gestore_emittente: g.nome.clone(),
-            data: at.clone(),
-            identificativo: t.identificativo.clone(),
-            msgid: t.msgid.clone(),
-            ricevuta: s.ricevuta,
-            consegna: destinatario.map(str::to_string),
-            ricezione: s.dettagli.ricezione.to_vec(),
-            errore_esteso: s.errore_esteso.clone(),
-        };
+    let daticert = kind.tipo_daticert().map(|tipo| Daticert {
+        tipo,
+        errore: s.errore,
+        mittente: t.mittente.clone(),
+        destinatari: t.destinatari.clone(),
+        risposte: t.risposte.clone(),
+        oggetto: Some(t.oggetto.clone()),
+        gestore_emittente: g.nome.clone(),
+        data: at.clone(),
+        identificativo: t.identificativo.clone(),
+        msgid: t.msgid.clone(),
+        ricevuta: s.ricevuta,
+        consegna: destinatario.map(str::to_string),
+        ricezione: s.dettagli.ricezione.to_vec(),
+        errore_esteso: s.errore_esteso.clone(),
+    });
+    if let Some(d) = &daticert {
         parts.push(
             MimePart::new(
                 ContentType::new("application/xml").attribute("name", "daticert.xml"),
@@ -296,6 +341,8 @@ fn compose(t: &Transazione, g: &Gestore, at: &Zoned, s: Spec) -> Draft {
     mixed.write_part(&mut entity);
     Draft {
         kind,
+        message_id: own_id,
+        daticert,
         headers,
         entity,
     }

@@ -321,3 +321,33 @@ fn receipts_are_deterministic() {
         assert_eq!(x, y);
     }
 }
+
+#[test]
+fn holder_receipts_rebuild_from_their_daticert() {
+    let g = gestore();
+    let mut rebuilt = 0;
+    for (kind, draft) in every_kind() {
+        let c = classify(&draft.unsigned()).unwrap();
+        let Some(d) = c.daticert else { continue };
+        let Some(again) = build::ricevuta_da_daticert(&d, &g) else {
+            assert!(
+                matches!(
+                    kind,
+                    Kind::PostaCertificata | Kind::PresaInCarico | Kind::RilevazioneVirus
+                ),
+                "{kind:?}"
+            );
+            continue;
+        };
+        let back = classify(&again.unsigned()).unwrap();
+        assert_eq!(
+            back.daticert.as_ref(),
+            Some(&d),
+            "{kind:?}: daticert reproduced field for field"
+        );
+        assert_eq!(back.kind, Some(kind), "{kind:?}");
+        assert!(back.originale.is_none());
+        rebuilt += 1;
+    }
+    assert_eq!(rebuilt, 10);
+}

@@ -44,26 +44,116 @@ pub struct TestPki {
 /// (PEC profile: no basicConstraints, digitalSignature critical, SKI, AKI,
 /// EKU emailProtection, sha256WithRSA, valid from one day ago for 3 years).
 pub fn generate(provider_name: &str, email: &str) -> Result<TestPki, SmimeError> {
-    if provider_name.trim().is_empty() {
-        return Err(SmimeError::InvalidArgument(
-            "the provider name is empty".to_owned(),
-        ));
-    }
-    check_email(email)?;
-    let ca_key = rsa_key()?;
-    let ca_name = name(provider_name, "pecora test CA (not for production)")?;
-    let ca_cert = ca_certificate(&ca_name, &ca_key)?;
-    let key = rsa_key()?;
-    let cert = provider_certificate(provider_name, email, &key, &ca_cert, &ca_key)?;
-    let pem = |source| SmimeError::Openssl {
-        context: "cannot write the test PKI as PEM",
-        source,
-    };
+    let ca = TestCa::new(provider_name)?;
+    let (cert_pem, key_pem) = ca.provider(provider_name, email)?;
     Ok(TestPki {
-        ca_cert_pem: ca_cert.to_pem().map_err(pem)?,
-        cert_pem: cert.to_pem().map_err(pem)?,
-        key_pem: key.private_key_to_pem_pkcs8().map_err(pem)?,
+        ca_cert_pem: ca.cert_pem()?,
+        cert_pem,
+        key_pem,
     })
+}
+
+/// A test CA that can issue several certificates: provider signing certificates (PEC
+/// profile) and TLS server certificates, as a demo network of gestori needs.
+pub struct TestCa {
+    cert: X509,
+    key: PKey<Private>,
+}
+
+impl TestCa {
+    /// A self-signed CA named after `organization` (see [`generate`]).
+    pub fn new(organization: &str) -> Result<TestCa, SmimeError> {
+        if organization.trim().is_empty() {
+            return Err(SmimeError::InvalidArgument(
+                "the provider name is empty".to_owned(),
+            ));
+        }
+        let key = rsa_key()?;
+        let cert = ca_certificate(
+            &name(organization, "pecora test CA (not for production)")?,
+            &key,
+        )?;
+        Ok(TestCa { cert, key })
+    }
+
+    pub fn cert_pem(&self) -> Result<Vec<u8>, SmimeError> {
+        self.cert
+            .to_pem()
+            .map_err(SmimeError::openssl("cannot write the test CA as PEM"))
+    }
+
+    /// A provider signing certificate and its key (PEM): the PEC profile of spec §9.1.
+    pub fn provider(
+        &self,
+        provider_name: &str,
+        email: &str,
+    ) -> Result<(Vec<u8>, Vec<u8>), SmimeError> {
+        if provider_name.trim().is_empty() {
+            return Err(SmimeError::InvalidArgument(
+                "the provider name is empty".to_owned(),
+            ));
+        }
+        check_email(email)?;
+        let key = rsa_key()?;
+        let cert = provider_certificate(provider_name, email, &key, &self.cert, &self.key)?;
+        pem_pair(&cert, &key)
+    }
+
+    /// A TLS server certificate and its key (PEM) for `names`: DNS names or IP addresses,
+    /// all in subjectAltName; EKU serverAuth and clientAuth.
+    pub fn server(&self, names: &[&str]) -> Result<(Vec<u8>, Vec<u8>), SmimeError> {
+        let Some(first) = names.first() else {
+            return Err(SmimeError::InvalidArgument("no server name".to_owned()));
+        };
+        let key = rsa_key()?;
+        let subject = name("pecora test server", first)?;
+        let mut builder = base_builder(&subject, &key, PROVIDER_DAYS)?;
+        let ca = &self.cert;
+        let mut finish = || -> Result<(), ErrorStack> {
+            builder.set_issuer_name(ca.subject_name())?;
+            builder.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .key_encipherment()
+                    .build()?,
+            )?;
+            builder.append_extension(
+                ExtendedKeyUsage::new()
+                    .server_auth()
+                    .client_auth()
+                    .build()?,
+            )?;
+            let mut san = SubjectAlternativeName::new();
+            for n in names {
+                if n.parse::<std::net::IpAddr>().is_ok() {
+                    san.ip(n);
+                } else {
+                    san.dns(n);
+                }
+            }
+            let san = san.build(&builder.x509v3_context(Some(ca), None))?;
+            builder.append_extension(san)?;
+            let aki = AuthorityKeyIdentifier::new()
+                .keyid(true)
+                .build(&builder.x509v3_context(Some(ca), None))?;
+            builder.append_extension(aki)?;
+            builder.sign(&self.key, MessageDigest::sha256())
+        };
+        finish().map_err(SmimeError::openssl(
+            "cannot build the test server certificate",
+        ))?;
+        pem_pair(&builder.build(), &key)
+    }
+}
+
+fn pem_pair(cert: &X509, key: &PKey<Private>) -> Result<(Vec<u8>, Vec<u8>), SmimeError> {
+    const CONTEXT: &str = "cannot write a test certificate as PEM";
+    let cert = cert.to_pem().map_err(SmimeError::openssl(CONTEXT))?;
+    let key = key
+        .private_key_to_pem_pkcs8()
+        .map_err(SmimeError::openssl(CONTEXT))?;
+    Ok((cert, key))
 }
 
 fn check_email(email: &str) -> Result<(), SmimeError> {
