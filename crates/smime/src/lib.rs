@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attached;
 mod base64;
 mod cert;
 mod error;

@@ -20,8 +20,8 @@ const PREAMBLE: &[u8] = b"This is an S/MIME signed message";
 /// The provider's signing identity: certificate, RSA key and CA chain.
 pub struct Signer {
     cert: X509,
-    key: PKey<Private>,
-    chain: Vec<X509>,
+    pub(crate) key: PKey<Private>,
+    pub(crate) chain: Vec<X509>,
 }
 
 impl fmt::Debug for Signer {

@@ -76,6 +76,7 @@ impl TestCa {
         Ok(TestCa { cert, key })
     }
 
+    /// The CA certificate (PEM): the trust anchor to give verifiers.
     pub fn cert_pem(&self) -> Result<Vec<u8>, SmimeError> {
         self.cert
             .to_pem()

@@ -47,7 +47,11 @@ impl TrustStore {
     /// Validates `signer` up to one of the store's certificates, at the
     /// current time, for the S/MIME signing purpose, with `untrusted` as
     /// candidate intermediates. `Err` carries the reason.
-    fn validate(&self, signer: &X509Ref, untrusted: &StackRef<X509>) -> Result<(), String> {
+    pub(crate) fn validate(
+        &self,
+        signer: &X509Ref,
+        untrusted: &StackRef<X509>,
+    ) -> Result<(), String> {
         let store = self.build().map_err(|e| openssl_reason(&e))?;
         let outcome = X509StoreContext::new().and_then(|mut ctx| {
             ctx.init(&store, signer, untrusted, |ctx| {
@@ -274,7 +278,7 @@ fn crypto_check(p7: &Pkcs7, content: &[u8]) -> Result<(), String> {
 }
 
 /// OpenSSL's reasons from an error stack, without the codes and file names.
-fn openssl_reason(e: &ErrorStack) -> String {
+pub(crate) fn openssl_reason(e: &ErrorStack) -> String {
     let reasons: Vec<String> = e
         .errors()
         .iter()

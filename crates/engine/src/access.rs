@@ -1,0 +1,193 @@
+//! Punto di accesso (spec §4.1): a holder's submission becomes, in one durable commit, a
+//! ricevuta di accettazione in their mailbox and a signed busta di trasporto queued for every
+//! recipient domain — or an avviso di non accettazione. Only then does the client hear 250.
+
+use pec::build;
+use pec::checks::{self, Accettabile, Envelope, Rifiuto};
+use pec::identificativo::rewrite_original;
+use pec::{Destinatario, Kind, TipoDestinatario, Transazione};
+use store::{Batch, NewMessage, NewTracker};
+
+use crate::antivirus::Verdict;
+use crate::legal::event;
+use crate::{Engine, EngineError, INBOX, domain_of, once_key};
+
+/// What became of a submission that reached the access point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Accettazione delivered to the sender, busta queued.
+    Accettato { identificativo: String },
+    /// Avviso di non accettazione delivered to the sender; nothing relayed.
+    NonAccettato {
+        identificativo: String,
+        motivo: String,
+    },
+}
+
+impl Engine {
+    /// Runs the access point on a message the submission door received from `env.mail_from`
+    /// (already authenticated as that mailbox).
+    pub async fn submit(&self, env: &Envelope, raw: &[u8]) -> Result<Submitted, EngineError> {
+        let now = self.clock.now();
+        let identificativo = self.ids.next(&now);
+        match checks::verifica(raw, env, &self.settings.limiti) {
+            Err(rifiuti) => {
+                let motivo = Rifiuto::errore_esteso(&rifiuti);
+                self.non_accettato(env, raw, identificativo, &motivo, false)
+                    .await
+            }
+            Ok(a) => match self.antivirus.scan(raw).await? {
+                Verdict::Infected(virus) => {
+                    self.non_accettato(env, raw, identificativo, &virus, true)
+                        .await
+                }
+                Verdict::Clean => self.accettato(env, raw, identificativo, a).await,
+            },
+        }
+    }
+
+    async fn accettato(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        identificativo: String,
+        a: Accettabile,
+    ) -> Result<Submitted, EngineError> {
+        let now = self.clock.now();
+        let at = now.timestamp().as_second();
+        let g = &self.settings.gestore;
+        let index = self.index.current();
+        let (postacert, msgid) = rewrite_original(raw, &identificativo);
+        let t = Transazione {
+            identificativo: identificativo.clone(),
+            msgid,
+            destinatari: a
+                .destinatari
+                .iter()
+                .map(|r| Destinatario {
+                    indirizzo: r.indirizzo.clone(),
+                    tipo: if index.is_pec_domain(&domain_of(&r.indirizzo)) {
+                        TipoDestinatario::Certificato
+                    } else {
+                        TipoDestinatario::Esterno
+                    },
+                })
+                .collect(),
+            mittente: a.mittente,
+            risposte: a.risposte,
+            oggetto: a.oggetto,
+            ricevuta: a.ricevuta,
+        };
+        let accettazione = build::accettazione(&t, g, &now);
+        let busta = build::busta_di_trasporto(&t, g, &now, &postacert);
+        let (acc_bytes, acc_blob) = self.seal(&accettazione).await?;
+        let (_, busta_blob) = self.seal(&busta).await?;
+
+        let mut accepted = event(
+            "accettazione",
+            &t,
+            &now,
+            &g.nome,
+            vec![accettazione.message_id().to_string()],
+        );
+        accepted.daticert = accettazione.daticert().map(|d| d.to_xml());
+        let mut sent = event(
+            "posta-certificata",
+            &t,
+            &now,
+            &g.nome,
+            vec![identificativo.clone()],
+        );
+        sent.detail = Some(format!("envelope to {}", env.rcpt_to.join(", ")));
+        let batch = Batch {
+            once: vec![once_key(&identificativo, &t.mittente, "accettazione")],
+            deliveries: vec![NewMessage {
+                mailbox: t.mittente.to_ascii_lowercase(),
+                folder: INBOX.into(),
+                blob: acc_blob,
+                size: acc_bytes.len() as u64,
+                flags: Vec::new(),
+                kind: Some(Kind::Accettazione.slug().into()),
+                identificativo: Some(identificativo.clone()),
+            }],
+            enqueue: self.relay_jobs(
+                &busta_blob,
+                &env.mail_from,
+                &env.rcpt_to,
+                at,
+                Some(&identificativo),
+            ),
+            track: t
+                .destinatari
+                .iter()
+                .filter(|d| d.tipo == TipoDestinatario::Certificato)
+                .map(|d| NewTracker {
+                    identificativo: identificativo.clone(),
+                    recipient: d.indirizzo.to_ascii_lowercase(),
+                    mittente: t.mittente.clone(),
+                    sent_at: at,
+                })
+                .collect(),
+            log: vec![accepted, sent],
+            ..Batch::default()
+        };
+        self.store.commit(batch).await?;
+        tracing::info!(%identificativo, sender = %t.mittente, "accettazione");
+        Ok(Submitted::Accettato { identificativo })
+    }
+
+    async fn non_accettato(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        identificativo: String,
+        motivo: &str,
+        virus: bool,
+    ) -> Result<Submitted, EngineError> {
+        let now = self.clock.now();
+        let g = &self.settings.gestore;
+        // The facts as far as the message lets us read them; the certified sender is the
+        // authenticated MAIL FROM whatever the headers say.
+        let mut t = pec::classify::transazione_da_messaggio(raw);
+        t.identificativo = identificativo.clone();
+        t.mittente = env.mail_from.to_ascii_lowercase();
+        if t.risposte.is_empty() {
+            t.risposte = t.mittente.clone();
+        }
+        let draft = if virus {
+            build::non_accettazione_virus(&t, g, &now, motivo)
+        } else {
+            build::non_accettazione(&t, g, &now, motivo)
+        };
+        let (bytes, blob) = self.seal(&draft).await?;
+        let mut e = event(
+            "non-accettazione",
+            &t,
+            &now,
+            &g.nome,
+            vec![draft.message_id().to_string()],
+        );
+        e.detail = Some(motivo.to_string());
+        e.daticert = draft.daticert().map(|d| d.to_xml());
+        let batch = Batch {
+            once: vec![once_key(&identificativo, &t.mittente, "non-accettazione")],
+            deliveries: vec![NewMessage {
+                mailbox: t.mittente.clone(),
+                folder: INBOX.into(),
+                blob,
+                size: bytes.len() as u64,
+                flags: Vec::new(),
+                kind: Some(draft.kind().slug().into()),
+                identificativo: Some(identificativo.clone()),
+            }],
+            log: vec![e],
+            ..Batch::default()
+        };
+        self.store.commit(batch).await?;
+        tracing::info!(%identificativo, %motivo, "non accettazione");
+        Ok(Submitted::NonAccettato {
+            identificativo,
+            motivo: motivo.to_string(),
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! Holders' credentials: argon2 password hashes, and who may use the punto di accesso (only
+//! an active box with the right password — spec §4.1, RFC 6109 §5.2).
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use store::MailboxState;
+
+use crate::{Engine, EngineError};
+
+/// The PHC string of `password` (argon2id, random salt).
+pub fn hash_password(password: &str) -> Result<String, EngineError> {
+    let mut bytes = [0u8; 16];
+    let salt = openssl::rand::rand_bytes(&mut bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|_| SaltString::encode_b64(&bytes).map_err(|e| e.to_string()))
+        .map_err(|reason| EngineError::Build {
+            what: "password salt",
+            reason,
+        })?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| EngineError::Build {
+            what: "password hash",
+            reason: e.to_string(),
+        })
+}
+
+/// Whether `password` matches a stored PHC string (a malformed hash never matches).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("wrong mailbox or password")]
+    BadCredentials,
+    #[error("mailbox {0} is not active")]
+    NotActive(String),
+}
+
+impl Engine {
+    /// Checks a holder's credentials: Ok(the mailbox address) for an active box with the right
+    /// password. An unknown box and a wrong password are indistinguishable to the caller.
+    pub async fn authenticate(
+        &self,
+        address: &str,
+        password: &str,
+    ) -> Result<Result<String, LoginError>, EngineError> {
+        let Some(m) = self.store.mailbox(address).await? else {
+            // Spend the same effort as a real check, so timing does not reveal the box.
+            let _ = verify_password(password, DUMMY_HASH);
+            return Ok(Err(LoginError::BadCredentials));
+        };
+        if !verify_password(password, &m.password_hash) {
+            return Ok(Err(LoginError::BadCredentials));
+        }
+        if m.state != MailboxState::Attiva {
+            return Ok(Err(LoginError::NotActive(m.address)));
+        }
+        Ok(Ok(m.address))
+    }
+}
+
+/// An argon2id hash of a random password nobody knows.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Vb0ZsNVwYbiRTMuCMlaGq5WRRPmUwoN4Mti8lLdCn5A";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify() {
+        let h = hash_password("Segreta123").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("Segreta123", &h));
+        assert!(!verify_password("segreta123", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(!verify_password("x", DUMMY_HASH));
+    }
+}

@@ -1,0 +1,162 @@
+//! The gestore itself: the three points of spec §1.3 (accesso, ricezione, consegna), the
+//! relay queue worker, the sender-side tracker and the legal log.
+//!
+//! The engine speaks no protocol. The SMTP doors call [`Engine::submit`] (punto di accesso)
+//! and [`Engine::receive`] (punto di ricezione, which hands over to the punto di consegna);
+//! the relay worker sends through a [`relay::Transport`] port; antivirus and the clock are
+//! ports too. Every operation ends in one [`store::Store::commit`]: the messages it stored,
+//! the relay jobs it queued, the tracker rows it touched and its legal-log events, together.
+
+pub mod access;
+pub mod accounts;
+pub mod antivirus;
+pub mod clock;
+pub mod legal;
+pub mod reception;
+pub mod relay;
+
+use std::sync::Arc;
+
+use index::SharedIndex;
+use pec::checks::Limiti;
+use pec::identificativo::Identificativi;
+use pec::{Draft, Gestore, HashAlg};
+use store::{BlobId, NewQueueEntry, Store, StoreError};
+
+use crate::antivirus::Antivirus;
+use crate::clock::Clock;
+
+/// The folder everything is delivered into until folders arrive with the mailbox issue.
+pub const INBOX: &str = "INBOX";
+
+/// What a provider is: its identity and its policies.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `gestore-emittente` and the mail domain of the signing certificate.
+    pub gestore: Gestore,
+    /// This provider's service mailbox (`mailReceipt` in the index).
+    pub service_mailbox: String,
+    pub limiti: Limiti,
+    /// Digest for the breve receipts' `.hash` parts.
+    pub hash: HashAlg,
+    /// Distinguishes this node's identificativi from every other node's.
+    pub node: u64,
+}
+
+/// Everything that can stop an operation short of a PEC answer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("signing: {0}")]
+    Sign(#[from] smime::SmimeError),
+    #[error("building {what}: {reason}")]
+    Build { what: &'static str, reason: String },
+    #[error("antivirus: {0}")]
+    Antivirus(#[from] antivirus::ScanError),
+}
+
+pub struct Engine {
+    pub(crate) settings: Settings,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) index: SharedIndex,
+    pub(crate) signer: smime::Signer,
+    pub(crate) trust: smime::TrustStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) antivirus: Arc<dyn Antivirus>,
+    pub(crate) ids: Identificativi,
+}
+
+impl Engine {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        index: SharedIndex,
+        signer: smime::Signer,
+        trust: smime::TrustStore,
+        clock: Arc<dyn Clock>,
+        antivirus: Arc<dyn Antivirus>,
+    ) -> Engine {
+        let ids = Identificativi::new(&settings.gestore.dominio, settings.node);
+        Engine {
+            settings,
+            store,
+            index,
+            signer,
+            trust,
+            clock,
+            antivirus,
+            ids,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The envelope sender of everything the gestore generates.
+    pub fn service_address(&self) -> String {
+        self.settings.gestore.indirizzo()
+    }
+
+    /// Whether `domain` is one this provider hosts mailboxes for.
+    pub async fn hosts(&self, domain: &str) -> Result<bool, EngineError> {
+        let domain = domain.to_ascii_lowercase();
+        Ok(self.store.domains().await?.contains(&domain))
+    }
+
+    /// Signs a draft and stores the result as a blob.
+    pub(crate) async fn seal(&self, draft: &Draft) -> Result<(Vec<u8>, BlobId), EngineError> {
+        let sealed = self.signer.seal(draft.headers(), draft.entity())?;
+        let blob = self.store.put(&sealed).await?;
+        Ok((sealed, blob))
+    }
+
+    /// Relay jobs for one message: one per destination domain.
+    pub(crate) fn relay_jobs(
+        &self,
+        blob: &BlobId,
+        mail_from: &str,
+        rcpt_to: &[String],
+        at: i64,
+        identificativo: Option<&str>,
+    ) -> Vec<NewQueueEntry> {
+        let mut jobs: Vec<NewQueueEntry> = Vec::new();
+        for rcpt in rcpt_to {
+            let domain = domain_of(rcpt);
+            match jobs.iter_mut().find(|j| j.domain == domain) {
+                Some(j) => j.rcpt_to.push(rcpt.clone()),
+                None => jobs.push(NewQueueEntry {
+                    blob: blob.clone(),
+                    mail_from: mail_from.to_string(),
+                    rcpt_to: vec![rcpt.clone()],
+                    domain,
+                    next_attempt: at,
+                    identificativo: identificativo.map(str::to_string),
+                }),
+            }
+        }
+        jobs
+    }
+}
+
+/// The lowercase domain of an address (empty if it has none).
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Idempotency key of one generated message: identificativo + recipient + kind.
+pub(crate) fn once_key(identificativo: &str, recipient: &str, kind: &str) -> String {
+    format!("{identificativo}|{}|{kind}", recipient.to_ascii_lowercase())
+}

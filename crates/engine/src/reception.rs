@@ -1,0 +1,465 @@
+//! Punto di ricezione and punto di consegna (spec §4.2, §4.3). What the MX door receives is
+//! verified (signature, signer in the index, chain) and read; then:
+//! - a valid busta di trasporto: ricevuta di presa in carico to the sending gestore's
+//!   `mailReceipt`, antivirus, and per recipient either delivery (stored unchanged) with an
+//!   avvenuta consegna in the variant the To/Cc × `X-TipoRicevuta` table gives, or an avviso
+//!   di mancata consegna coded per NOTA 12;
+//! - a valid ricevuta/avviso: delivered unchanged, and the sender-side tracker updated;
+//! - anything signed by a listed gestore but malformed: a busta di anomalia, always;
+//! - ordinary, unsigned or forged mail: a busta di anomalia where the mailbox accepts ordinary
+//!   mail, refused where it does not.
+//!
+//! A receipt for an identificativo we never sent is still a valid PEC object: it is delivered
+//! (spec §4.3) but touches no tracker, and the log records it as `ricevuta-sconosciuta`.
+
+use mail_parser::MessageParser;
+use pec::build::{self, variante_per};
+use pec::checks::{Envelope, indirizzi, stesso_indirizzo};
+use pec::{Classified, Kind, MancataConsegna, Transazione};
+use store::{
+    Batch, MailboxState, NewMessage, OrdinaryMail, StoreError, TrackerEvent, TrackerUpdate,
+};
+
+use crate::antivirus::Verdict;
+use crate::legal::{event, event_kind};
+use crate::{Engine, EngineError, INBOX, domain_of, once_key};
+
+/// The answer to an incoming SMTP transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Processed (or already processed: a retry); the text is for the 250 reply.
+    Accepted(String),
+    /// Refused for every recipient: the text is for a 550 reply.
+    Refused(String),
+}
+
+/// How far an incoming message checks out (spec §4.2 steps 1-3).
+struct Origin {
+    /// Signed, signature valid, signer in the index with that very certificate, chain not
+    /// rejected by our trust store.
+    listed: Option<index::Provider>,
+    /// Why not, for the anomalia text.
+    problem: String,
+}
+
+impl Engine {
+    /// RCPT TO at the MX door: only addresses in domains we host. Whether the mailbox exists
+    /// is decided at delivery, so that a busta for a missing box gets its avviso di mancata
+    /// consegna instead of an SMTP error.
+    pub async fn accepts_recipient(&self, rcpt: &str) -> Result<bool, EngineError> {
+        self.hosts(&domain_of(rcpt)).await
+    }
+
+    /// Runs the reception point on one incoming transaction.
+    pub async fn receive(&self, env: &Envelope, raw: &[u8]) -> Result<Received, EngineError> {
+        let origin = self.origin(raw);
+        let read = pec::classify(raw);
+        let result = match (&origin.listed, read) {
+            (Some(provider), Ok(c)) if c.kind == Some(Kind::PostaCertificata) => {
+                self.busta(env, raw, c, provider).await
+            }
+            (Some(_), Ok(c)) if c.kind.is_some_and(|k| k != Kind::Anomalia) => {
+                self.ricevuta(env, raw, c).await
+            }
+            (Some(_), Ok(_)) => {
+                let why = "messaggio firmato da un gestore ma non conforme alle regole tecniche";
+                self.anomalia(env, raw, why, true).await
+            }
+            (Some(_), Err(e)) => {
+                let why = format!("messaggio firmato da un gestore ma non conforme: {e}");
+                self.anomalia(env, raw, &why, true).await
+            }
+            (None, _) => self.anomalia(env, raw, &origin.problem, false).await,
+        };
+        match result {
+            // Already processed: the peer is retrying a transaction we committed.
+            Err(EngineError::Store(StoreError::Duplicate(key))) => Ok(Received::Accepted(format!(
+                "2.0.0 already processed ({key})"
+            ))),
+            other => other,
+        }
+    }
+
+    fn origin(&self, raw: &[u8]) -> Origin {
+        let verdict = smime::verify(raw, &self.trust);
+        let index = self.index.current();
+        let problem = if !verdict.signed {
+            "messaggio non firmato: posta ordinaria".to_string()
+        } else if !verdict.signature_valid {
+            format!(
+                "firma non valida ({})",
+                verdict.error.clone().unwrap_or_default()
+            )
+        } else if verdict.chain_trusted == Some(false) {
+            format!(
+                "certificato di firma non attendibile ({})",
+                verdict.error.clone().unwrap_or_default()
+            )
+        } else {
+            let signer = verdict.signer.as_ref();
+            match signer.and_then(|s| index.provider_by_hash(&s.sha1_fingerprint).map(|p| (s, p))) {
+                Some((s, p)) if p.has_certificate(&s.der) => {
+                    return Origin {
+                        listed: Some(p.clone()),
+                        problem: String::new(),
+                    };
+                }
+                _ => "firmato da un certificato che non appartiene ad alcun gestore dell'indice"
+                    .to_string(),
+            }
+        };
+        Origin {
+            listed: None,
+            problem,
+        }
+    }
+
+    /// A valid busta di trasporto.
+    async fn busta(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        c: Classified,
+        provider: &index::Provider,
+    ) -> Result<Received, EngineError> {
+        let Some(d) = c.daticert else {
+            return Err(build_error("busta", "no daticert"));
+        };
+        let now = self.clock.now();
+        let at = now.timestamp().as_second();
+        let g = &self.settings.gestore;
+        let t = Transazione::from_daticert(&d);
+        let service = self.service_address();
+        let mut batch = Batch::default();
+
+        // Presa in carico for every recipient of this transaction (spec §3.5).
+        let presa = build::presa_in_carico(&t, g, &now, &provider.mail_receipt, &env.rcpt_to);
+        let (_, presa_blob) = self.seal(&presa).await?;
+        batch.enqueue.extend(self.relay_jobs(
+            &presa_blob,
+            &service,
+            std::slice::from_ref(&provider.mail_receipt),
+            at,
+            Some(&t.identificativo),
+        ));
+        let mut e = event(
+            "presa-in-carico",
+            &t,
+            &now,
+            &g.nome,
+            vec![presa.message_id().into()],
+        );
+        e.detail = Some(format!("ricezione: {}", env.rcpt_to.join(", ")));
+        batch.log.push(e);
+
+        let postacert = c.originale.unwrap_or_default();
+        let infected = match self.antivirus.scan(&postacert).await? {
+            Verdict::Clean => None,
+            Verdict::Infected(name) => Some(name),
+        };
+        let (to, cc) = to_and_cc(raw);
+        let raw_blob = self.store.put(raw).await?;
+        for rcpt in &env.rcpt_to {
+            batch
+                .once
+                .push(once_key(&t.identificativo, rcpt, "ricezione"));
+            if let Some(virus) = &infected {
+                let notice =
+                    build::rilevazione_virus(&t, g, &now, &provider.mail_receipt, rcpt, virus);
+                let (_, blob) = self.seal(&notice).await?;
+                batch.enqueue.extend(self.relay_jobs(
+                    &blob,
+                    &service,
+                    std::slice::from_ref(&provider.mail_receipt),
+                    at,
+                    Some(&t.identificativo),
+                ));
+                let mut e = event(
+                    "rilevazione-virus",
+                    &t,
+                    &now,
+                    &g.nome,
+                    vec![notice.message_id().into()],
+                );
+                e.detail = Some(format!("{rcpt}: {virus}"));
+                batch.log.push(e);
+                continue;
+            }
+            let receipt = match self.deliverable(rcpt, raw.len() as u64).await? {
+                Ok(mailbox) => {
+                    batch.deliveries.push(NewMessage {
+                        mailbox,
+                        folder: INBOX.into(),
+                        blob: raw_blob.clone(),
+                        size: raw.len() as u64,
+                        flags: Vec::new(),
+                        kind: Some(Kind::PostaCertificata.slug().into()),
+                        identificativo: Some(t.identificativo.clone()),
+                    });
+                    let in_cc_only = cc.iter().any(|a| stesso_indirizzo(a, rcpt))
+                        && !to.iter().any(|a| stesso_indirizzo(a, rcpt));
+                    let variant = variante_per(t.ricevuta, in_cc_only);
+                    build::avvenuta_consegna(
+                        &t,
+                        g,
+                        &now,
+                        rcpt,
+                        variant,
+                        &postacert,
+                        self.settings.hash,
+                    )
+                    .map_err(|e| build_error("avvenuta consegna", e))?
+                }
+                Err(causa) => build::mancata_consegna(&t, g, &now, rcpt, &causa),
+            };
+            let (_, blob) = self.seal(&receipt).await?;
+            batch.enqueue.extend(self.relay_jobs(
+                &blob,
+                &service,
+                std::slice::from_ref(&t.mittente),
+                at,
+                Some(&t.identificativo),
+            ));
+            let kind = event_kind(receipt.kind());
+            let mut e = event(kind, &t, &now, &g.nome, vec![receipt.message_id().into()]);
+            e.detail = Some(rcpt.clone());
+            e.daticert = receipt.daticert().map(|d| d.to_xml());
+            batch.log.push(e);
+        }
+        self.store.commit(batch).await?;
+        tracing::info!(identificativo = %t.identificativo, from = %provider.name, "busta ricevuta");
+        Ok(Received::Accepted(format!(
+            "2.0.0 presa in carico {}",
+            t.identificativo
+        )))
+    }
+
+    /// Whether a busta can be stored for `rcpt`: Ok(mailbox address) or the NOTA 12 cause.
+    async fn deliverable(
+        &self,
+        rcpt: &str,
+        size: u64,
+    ) -> Result<Result<String, MancataConsegna>, EngineError> {
+        let Some(m) = self.store.mailbox(rcpt).await? else {
+            return Ok(Err(MancataConsegna::CasellaInesistente));
+        };
+        Ok(match m.state {
+            MailboxState::Revocata => Err(MancataConsegna::CasellaRevocata),
+            MailboxState::Sospesa | MailboxState::Bloccata => {
+                Err(MancataConsegna::CasellaDisattivata)
+            }
+            MailboxState::Attiva if m.quota > 0 && size > m.quota => {
+                Err(MancataConsegna::MessaggioTroppoGrande)
+            }
+            MailboxState::Attiva if m.quota > 0 && m.used + size > m.quota => {
+                Err(MancataConsegna::CasellaPiena)
+            }
+            MailboxState::Attiva => Ok(m.address),
+        })
+    }
+
+    /// A valid ricevuta or avviso from a gestore: delivered, and the tracker told.
+    async fn ricevuta(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        c: Classified,
+    ) -> Result<Received, EngineError> {
+        let (Some(kind), Some(d)) = (c.kind, c.daticert) else {
+            return Err(build_error("ricevuta", "no kind or daticert"));
+        };
+        let now = self.clock.now();
+        let at = now.timestamp().as_second();
+        let g = &self.settings.gestore;
+        let t = Transazione::from_daticert(&d);
+        let message_id = c.headers.message_id.unwrap_or_default();
+        let tracked = self.store.tracked(&d.identificativo).await?;
+        let mut batch = Batch::default();
+        let blob = self.store.put(raw).await?;
+        for rcpt in &env.rcpt_to {
+            batch.once.push(format!(
+                "ricevuta|{message_id}|{}",
+                rcpt.to_ascii_lowercase()
+            ));
+            if self.store.mailbox(rcpt).await?.is_some() {
+                batch.deliveries.push(NewMessage {
+                    mailbox: rcpt.to_ascii_lowercase(),
+                    folder: INBOX.into(),
+                    blob: blob.clone(),
+                    size: raw.len() as u64,
+                    flags: Vec::new(),
+                    kind: Some(kind.slug().into()),
+                    identificativo: Some(d.identificativo.clone()),
+                });
+            }
+        }
+        let (event_name, about): (Option<TrackerEvent>, Vec<String>) = match kind {
+            Kind::PresaInCarico => (Some(TrackerEvent::PresaInCarico), d.ricezione.clone()),
+            Kind::AvvenutaConsegna(_) => (
+                Some(TrackerEvent::Consegna),
+                d.consegna.clone().into_iter().collect(),
+            ),
+            Kind::ErroreConsegna => (
+                Some(TrackerEvent::ErroreConsegna),
+                d.consegna.clone().into_iter().collect(),
+            ),
+            Kind::RilevazioneVirus | Kind::ErroreConsegnaVirus => (
+                Some(TrackerEvent::RilevazioneVirus),
+                d.consegna.clone().into_iter().collect(),
+            ),
+            _ => (None, Vec::new()),
+        };
+        let mut known = false;
+        if let Some(ev) = event_name {
+            for who in &about {
+                let who = who.trim().trim_matches(['<', '>']);
+                // The tracker keeps its own spelling of the address: update that row.
+                if let Some(entry) = tracked
+                    .iter()
+                    .find(|e| e.recipient.eq_ignore_ascii_case(who))
+                {
+                    known = true;
+                    batch.tracker_events.push(TrackerUpdate {
+                        identificativo: d.identificativo.clone(),
+                        recipient: entry.recipient.clone(),
+                        event: ev,
+                        at,
+                    });
+                }
+            }
+        }
+        // The sender's avviso di mancata consegna per virus (spec §3.8) is ours to send.
+        if kind == Kind::RilevazioneVirus && known {
+            for who in &about {
+                let notice = build::mancata_consegna(
+                    &t,
+                    g,
+                    &now,
+                    who,
+                    &MancataConsegna::Virus(d.errore_esteso.clone().unwrap_or_default()),
+                );
+                let (bytes, nblob) = self.seal(&notice).await?;
+                batch
+                    .once
+                    .push(once_key(&d.identificativo, who, "errore-consegna-virus"));
+                batch.deliveries.push(NewMessage {
+                    mailbox: t.mittente.to_ascii_lowercase(),
+                    folder: INBOX.into(),
+                    blob: nblob,
+                    size: bytes.len() as u64,
+                    flags: Vec::new(),
+                    kind: Some(notice.kind().slug().into()),
+                    identificativo: Some(d.identificativo.clone()),
+                });
+                let mut e = event(
+                    "errore-consegna",
+                    &t,
+                    &now,
+                    &g.nome,
+                    vec![notice.message_id().into()],
+                );
+                e.daticert = notice.daticert().map(|d| d.to_xml());
+                batch.log.push(e);
+            }
+        }
+        let name = if known || event_name.is_none() && !tracked.is_empty() {
+            format!("ricevuta-{}", event_kind(kind))
+        } else {
+            "ricevuta-sconosciuta".to_string()
+        };
+        let mut e = event(
+            &name,
+            &t,
+            &now,
+            &d.gestore_emittente,
+            vec![message_id.trim_matches(['<', '>']).to_string()],
+        );
+        e.detail = Some(format!("consegnata a {}", env.rcpt_to.join(", ")));
+        batch.log.push(e);
+        self.store.commit(batch).await?;
+        Ok(Received::Accepted(format!(
+            "2.0.0 {} consegnata",
+            kind.slug()
+        )))
+    }
+
+    /// Anything that is not a valid PEC object. `from_gestore`: signed by a listed gestore, so
+    /// it must be propagated whatever the mailbox policy (spec §4.2).
+    async fn anomalia(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        why: &str,
+        from_gestore: bool,
+    ) -> Result<Received, EngineError> {
+        let now = self.clock.now();
+        let g = &self.settings.gestore;
+        let mut accepting = Vec::new();
+        let mut refused = Vec::new();
+        for rcpt in &env.rcpt_to {
+            match self.store.mailbox(rcpt).await? {
+                Some(m) if from_gestore || m.ordinary_mail == OrdinaryMail::Anomalia => {
+                    accepting.push(m.address)
+                }
+                Some(m) => refused.push(m.address),
+                None => refused.push(rcpt.to_ascii_lowercase()),
+            }
+        }
+        let t = pec::classify::transazione_da_messaggio(raw);
+        if accepting.is_empty() {
+            let mut e = event("rifiuto", &t, &now, &g.nome, Vec::new());
+            e.detail = Some(format!("{why}; rifiutato per {}", refused.join(", ")));
+            self.store
+                .commit(Batch {
+                    log: vec![e],
+                    ..Batch::default()
+                })
+                .await?;
+            return Ok(Received::Refused(
+                "5.7.1 recipient unknown or not enabled to receive non-certified mail".into(),
+            ));
+        }
+        let draft = build::busta_di_anomalia(&t, g, &now, raw, why);
+        let (bytes, blob) = self.seal(&draft).await?;
+        let raw_id = self.store.put(raw).await?;
+        let mut batch = Batch::default();
+        for mailbox in &accepting {
+            batch.once.push(format!("anomalia|{raw_id}|{mailbox}"));
+            batch.deliveries.push(NewMessage {
+                mailbox: mailbox.clone(),
+                folder: INBOX.into(),
+                blob: blob.clone(),
+                size: bytes.len() as u64,
+                flags: Vec::new(),
+                kind: Some(Kind::Anomalia.slug().into()),
+                identificativo: None,
+            });
+        }
+        let mut e = event(
+            "anomalia",
+            &t,
+            &now,
+            &g.nome,
+            vec![draft.message_id().into()],
+        );
+        e.detail = Some(format!("{why}; consegnata a {}", accepting.join(", ")));
+        batch.log.push(e);
+        self.store.commit(batch).await?;
+        Ok(Received::Accepted("2.0.0 consegnato come anomalia".into()))
+    }
+}
+
+/// The addresses in the To: and Cc: of a message.
+fn to_and_cc(raw: &[u8]) -> (Vec<String>, Vec<String>) {
+    match MessageParser::default().parse_headers(raw) {
+        Some(m) => (indirizzi(m.to()), indirizzi(m.cc())),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+fn build_error(what: &'static str, reason: impl ToString) -> EngineError {
+    EngineError::Build {
+        what,
+        reason: reason.to_string(),
+    }
+}

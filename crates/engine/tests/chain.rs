@@ -1,0 +1,271 @@
+//! The engine end to end, in process: two gestori on real SQLite stores, a shared index, a
+//! manual clock, and a transport that hands each relay job to the destination engine's
+//! reception point (the SMTP doors are tested with real clients in the `pecora` crate).
+//! Checks the tracker, idempotent retries and the legal log.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use engine::access::Submitted;
+use engine::antivirus::NoScan;
+use engine::clock::{Clock, ManualClock};
+use engine::reception::Received;
+use engine::relay::{Outcome, Transport};
+use engine::{Engine, Settings, domain_of};
+use index::{Index, SharedIndex};
+use pec::checks::Envelope;
+use store::sqlite::SqliteStore;
+use store::{
+    ChainReport, MailboxKind, MailboxState, NewMailbox, OrdinaryMail, Store, TrackerEvent,
+};
+
+struct Gestore {
+    engine: Arc<Engine>,
+    _dir: tempfile::TempDir,
+}
+
+/// Routes each job to the engine that hosts its domain.
+struct Loopback(Vec<Arc<Engine>>);
+
+#[async_trait]
+impl Transport for Loopback {
+    async fn send(
+        &self,
+        domain: &str,
+        mail_from: &str,
+        rcpt_to: &[String],
+        message: &[u8],
+    ) -> Result<Vec<(String, Outcome)>, String> {
+        for e in &self.0 {
+            if e.hosts(domain).await.map_err(|e| e.to_string())? {
+                let env = Envelope {
+                    mail_from: mail_from.into(),
+                    rcpt_to: rcpt_to.to_vec(),
+                };
+                let outcome = match e.receive(&env, message).await.map_err(|e| e.to_string())? {
+                    Received::Accepted(t) => Outcome::Delivered(t),
+                    Received::Refused(t) => Outcome::Permanent(t),
+                };
+                return Ok(rcpt_to
+                    .iter()
+                    .map(|r| (r.clone(), outcome.clone()))
+                    .collect());
+            }
+        }
+        Err(format!("no route to {domain}"))
+    }
+}
+
+const DOMAINS: [(&str, &str); 2] = [("Uno PEC", "pec.uno.test"), ("Due PEC", "pec.due.test")];
+
+async fn network() -> (Vec<Gestore>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(
+        "2026-03-02T09:00:00+01:00[Europe/Rome]".parse().unwrap(),
+    ));
+    let ca = smime::testca::TestCa::new("test").unwrap();
+    let ca_pem = ca.cert_pem().unwrap();
+    let mut trust = smime::TrustStore::new();
+    trust.add_pem(&ca_pem).unwrap();
+    let mut certs = Vec::new();
+    let mut records = Vec::new();
+    for (name, domain) in DOMAINS {
+        let (cert, key) = ca
+            .provider(name, &format!("posta-certificata@{domain}"))
+            .unwrap();
+        let der = openssl::x509::X509::from_pem(&cert)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        records.push(index::provider_record(
+            name,
+            &format!("ricevute@{domain}"),
+            &[domain],
+            &der,
+        ));
+        certs.push((cert, key));
+    }
+    let index = SharedIndex::new(Index::from_providers(records).unwrap());
+    let mut out = Vec::new();
+    for ((name, domain), (cert, key)) in DOMAINS.iter().zip(certs) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let at = clock.now().timestamp().as_second();
+        store.create_domain(domain, at).await.unwrap();
+        for local in ["mario", "anna", "ricevute"] {
+            store
+                .create_mailbox(
+                    &NewMailbox {
+                        address: format!("{local}@{domain}"),
+                        kind: MailboxKind::Standard,
+                        state: MailboxState::Attiva,
+                        quota: 0,
+                        ordinary_mail: OrdinaryMail::Rifiuta,
+                        password_hash: engine::accounts::hash_password("password1").unwrap(),
+                    },
+                    at,
+                )
+                .await
+                .unwrap();
+        }
+        let settings = Settings {
+            gestore: pec::Gestore {
+                nome: name.to_string(),
+                dominio: domain.to_string(),
+            },
+            service_mailbox: format!("ricevute@{domain}"),
+            limiti: Default::default(),
+            hash: pec::HashAlg::Sha1,
+            node: 7,
+        };
+        let signer = smime::Signer::from_pem(&cert, &key, &ca_pem).unwrap();
+        let engine = Engine::new(
+            settings,
+            store,
+            index.clone(),
+            signer,
+            trust.clone(),
+            clock.clone(),
+            Arc::new(NoScan),
+        );
+        out.push(Gestore {
+            engine: Arc::new(engine),
+            _dir: dir,
+        });
+    }
+    (out, clock)
+}
+
+async fn relay_all(g: &[Gestore]) {
+    let transport = Loopback(g.iter().map(|g| g.engine.clone()).collect());
+    // Enough passes for busta → presa/consegna → delivery.
+    for _ in 0..4 {
+        for x in g {
+            x.engine.relay_due(&transport).await.unwrap();
+        }
+    }
+}
+
+async fn kinds(e: &Engine, mailbox: &str) -> Vec<String> {
+    e.store()
+        .messages(mailbox, engine::INBOX)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.kind)
+        .collect()
+}
+
+fn message(from: &str, to: &str) -> Vec<u8> {
+    format!("From: {from}\r\nTo: {to}\r\nSubject: Prova\r\nMessage-ID: <m1@client>\r\n\r\nciao\r\n")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn busta_receipts_and_tracker() {
+    let (g, _clock) = network().await;
+    let (uno, due) = (&g[0].engine, &g[1].engine);
+    let env = Envelope {
+        mail_from: "mario@pec.uno.test".into(),
+        rcpt_to: vec!["anna@pec.due.test".into()],
+    };
+    let Submitted::Accettato { identificativo } = uno
+        .submit(&env, &message("mario@pec.uno.test", "anna@pec.due.test"))
+        .await
+        .unwrap()
+    else {
+        panic!("not accepted");
+    };
+    assert_eq!(domain_of(&identificativo), "pec.uno.test");
+    let tracked = uno.store().tracked(&identificativo).await.unwrap();
+    assert_eq!(tracked.len(), 1);
+    assert!(tracked[0].events.is_empty());
+
+    relay_all(&g).await;
+    assert_eq!(kinds(due, "anna@pec.due.test").await, ["posta-certificata"]);
+    assert_eq!(
+        kinds(uno, "ricevute@pec.uno.test").await,
+        ["presa-in-carico"]
+    );
+    assert_eq!(
+        kinds(uno, "mario@pec.uno.test").await,
+        ["accettazione", "avvenuta-consegna-completa"]
+    );
+    let t = &uno.store().tracked(&identificativo).await.unwrap()[0];
+    assert!(t.at(TrackerEvent::PresaInCarico).is_some());
+    assert!(t.at(TrackerEvent::Consegna).is_some());
+    assert!(uno.store().open_entries().await.unwrap().is_empty());
+    assert!(uno.store().queued().await.unwrap().is_empty());
+    assert!(due.store().queued().await.unwrap().is_empty());
+
+    // A retry of the same busta (the peer never saw our 250) changes nothing.
+    let busta_blob = &due
+        .store()
+        .messages("anna@pec.due.test", engine::INBOX)
+        .await
+        .unwrap()[0]
+        .blob;
+    let busta = due.store().get(busta_blob).await.unwrap();
+    let again = due.receive(&env, &busta).await.unwrap();
+    assert!(
+        matches!(again, Received::Accepted(ref t) if t.contains("already processed")),
+        "{again:?}"
+    );
+    relay_all(&g).await;
+    assert_eq!(kinds(due, "anna@pec.due.test").await.len(), 1);
+    assert_eq!(kinds(uno, "mario@pec.uno.test").await.len(), 2);
+
+    // The legal log on both sides.
+    for e in [uno, due] {
+        assert!(matches!(
+            e.store().verify_chain().await.unwrap(),
+            ChainReport::Intact { .. }
+        ));
+        assert!(!e.store().events(&identificativo).await.unwrap().is_empty());
+    }
+    let reissued = uno.reissue_receipts(&identificativo).await.unwrap();
+    let names: Vec<&str> = reissued.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("accettazione.eml")),
+        "{names:?}"
+    );
+    for (_, bytes) in &reissued {
+        let v = smime::verify(bytes, &smime::TrustStore::new());
+        assert!(v.signature_valid, "{:?}", v.error);
+    }
+}
+
+#[tokio::test]
+async fn mancata_consegna_and_ordinary_mail() {
+    let (g, _clock) = network().await;
+    let (uno, due) = (&g[0].engine, &g[1].engine);
+    let env = Envelope {
+        mail_from: "mario@pec.uno.test".into(),
+        rcpt_to: vec!["nessuno@pec.due.test".into()],
+    };
+    let Submitted::Accettato { identificativo } = uno
+        .submit(&env, &message("mario@pec.uno.test", "nessuno@pec.due.test"))
+        .await
+        .unwrap()
+    else {
+        panic!("not accepted");
+    };
+    relay_all(&g).await;
+    assert_eq!(
+        kinds(uno, "mario@pec.uno.test").await,
+        ["accettazione", "errore-consegna"]
+    );
+    let t = &uno.store().tracked(&identificativo).await.unwrap()[0];
+    assert!(t.at(TrackerEvent::ErroreConsegna).is_some());
+    assert!(t.at(TrackerEvent::Consegna).is_none());
+
+    // Ordinary mail to a box that refuses it.
+    let plain = Envelope {
+        mail_from: "x@internet.test".into(),
+        rcpt_to: vec!["anna@pec.due.test".into()],
+    };
+    let r = due
+        .receive(&plain, &message("x@internet.test", "anna@pec.due.test"))
+        .await
+        .unwrap();
+    assert!(matches!(r, Received::Refused(_)), "{r:?}");
+}

@@ -1,0 +1,501 @@
+//! Where a gestore keeps its state: accounts, mailboxes, message blobs, the relay queue, the
+//! sender-side tracker and the legal log — behind traits, so that the SQLite + files backend
+//! of a single machine and a PostgreSQL + object-store backend of a cluster are
+//! interchangeable, and one conformance suite ([`conformance`]) checks any of them.
+//!
+//! Every state change of one PEC operation goes through [`Store::commit`] as one [`Batch`]:
+//! one transaction that holds the mailbox deliveries, queue rows, tracker rows and legal-log
+//! events together, so a crash leaves either all of them or none. Blobs are written (and made
+//! durable) before the batch that references them; an orphan blob after a crash is harmless.
+//! All instants are Unix seconds (UTC), taken from the engine's injected clock.
+//!
+//! Names (addresses, domains) are compared ASCII-case-insensitively: backends store them
+//! lowercased with [`str::to_ascii_lowercase`] and lowercase every lookup the same way.
+//! Legal-log events are stored exactly as given, since their hash covers every byte.
+
+pub mod conformance;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+/// Content address of a blob: lowercase hex SHA-256 of its bytes.
+pub type BlobId = String;
+
+/// The `prev_hash` of the first event ever written to a legal log: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Result of every store operation.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Why a store operation failed; the text says what was being done and to what.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A domain, mailbox, message, queue entry or tracker entry the operation needs is missing.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A domain or mailbox to create is already there.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// An idempotency key of a batch was already committed: the operation already happened.
+    #[error("already done: {0}")]
+    Duplicate(String),
+    /// The file system failed (blob files, the data directory).
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database failed, or holds data this version cannot read.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// A name that is not one of an enum's wire names (see `as_str` on [`MailboxKind`],
+/// [`MailboxState`], [`OrdinaryMail`], [`TrackerEvent`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {name:?}")]
+pub struct UnknownName {
+    /// What was being parsed, e.g. `mailbox kind`.
+    pub what: &'static str,
+    /// The text that matched no name.
+    pub name: String,
+}
+
+/// Gives an enum its lowercase Italian wire names — the names the database, the
+/// configuration and the API use: `as_str`, [`std::fmt::Display`] and [`std::str::FromStr`]
+/// (which ignores ASCII case).
+macro_rules! wire_names {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The lowercase Italian name used in storage, configuration and the API.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> std::result::Result<Self, UnknownName> {
+                $(if s.eq_ignore_ascii_case($name) {
+                    return Ok(Self::$variant);
+                })+
+                Err(UnknownName { what: $what, name: s.to_owned() })
+            }
+        }
+    };
+}
+
+/// The kind of box a holder bought (seeds: standard, PRO with archive, multiutenza).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MailboxKind {
+    #[default]
+    Standard,
+    Pro,
+    Multiutenza,
+}
+
+/// Lifecycle of a box: created suspended until the holder activates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MailboxState {
+    #[default]
+    Sospesa,
+    Attiva,
+    Bloccata,
+    Revocata,
+}
+
+/// What the reception point does with ordinary (non-PEC) mail for this box (spec §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OrdinaryMail {
+    /// Refuse at SMTP (the seeds' default: PEC boxes accept only PEC).
+    #[default]
+    Rifiuta,
+    /// Wrap it in a busta di anomalia and deliver.
+    Anomalia,
+}
+
+wire_names!(MailboxKind, "mailbox kind", {
+    Standard => "standard",
+    Pro => "pro",
+    Multiutenza => "multiutenza",
+});
+
+wire_names!(MailboxState, "mailbox state", {
+    Sospesa => "sospesa",
+    Attiva => "attiva",
+    Bloccata => "bloccata",
+    Revocata => "revocata",
+});
+
+wire_names!(OrdinaryMail, "ordinary-mail policy", {
+    Rifiuta => "rifiuta",
+    Anomalia => "anomalia",
+});
+
+/// A holder's PEC box, as the accounts store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    /// Lowercase `local@domain`.
+    pub address: String,
+    /// The part after the last `@`, lowercase; a domain created with
+    /// [`Accounts::create_domain`].
+    pub domain: String,
+    pub kind: MailboxKind,
+    pub state: MailboxState,
+    /// Bytes the box may hold; 0 = unlimited.
+    pub quota: u64,
+    /// Bytes currently stored (sum of delivered message sizes).
+    pub used: u64,
+    pub ordinary_mail: OrdinaryMail,
+    /// PHC string (argon2); hashing is the caller's job.
+    pub password_hash: String,
+    /// The `at` given to [`Accounts::create_mailbox`].
+    pub created_at: i64,
+}
+
+/// A message stored in a mailbox folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub mailbox: String,
+    pub folder: String,
+    /// Per (mailbox, folder), strictly increasing from 1, never reused.
+    pub uid: u32,
+    pub blob: BlobId,
+    pub size: u64,
+    pub flags: Vec<String>,
+    /// The instant of the batch that delivered it: the `at` of the batch's first log event
+    /// (every engine batch logs); a batch without log events uses the backend's wall clock.
+    pub received_at: i64,
+    /// PEC kind slug (`posta-certificata`, `accettazione`...), `None` for ordinary mail.
+    pub kind: Option<String>,
+    pub identificativo: Option<String>,
+}
+
+/// A message to store in a mailbox (part of a [`Batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub mailbox: String,
+    pub folder: String,
+    pub blob: BlobId,
+    pub size: u64,
+    pub flags: Vec<String>,
+    pub kind: Option<String>,
+    pub identificativo: Option<String>,
+}
+
+/// A relay job: one SMTP transaction to one destination domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: i64,
+    pub blob: BlobId,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// Lowercase destination domain (the routing key).
+    pub domain: String,
+    /// Failed attempts so far (see [`Queue::retry_later`]).
+    pub attempts: u32,
+    pub next_attempt: i64,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// The instant of the batch that queued it: the `at` of the batch's first log event, or
+    /// the entry's own `next_attempt` when the batch has no log event.
+    pub created_at: i64,
+    pub identificativo: Option<String>,
+}
+
+/// A relay job to queue (part of a [`Batch`]); it starts with no attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQueueEntry {
+    pub blob: BlobId,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub domain: String,
+    pub next_attempt: i64,
+    pub identificativo: Option<String>,
+}
+
+/// What the sender side has heard about one (identificativo, certified recipient).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackerEvent {
+    PresaInCarico,
+    Consegna,
+    ErroreConsegna,
+    RilevazioneVirus,
+    /// The 12-hour preavviso was sent.
+    Preavviso,
+    /// The 24-hour notice was sent; tracking ends.
+    Scaduto,
+}
+
+wire_names!(TrackerEvent, "tracker event", {
+    PresaInCarico => "presa-in-carico",
+    Consegna => "consegna",
+    ErroreConsegna => "errore-consegna",
+    RilevazioneVirus => "rilevazione-virus",
+    Preavviso => "preavviso",
+    Scaduto => "scaduto",
+});
+
+impl TrackerEvent {
+    /// Whether this event ends the tracking of a recipient (see [`Tracker::open_entries`]):
+    /// a consegna, an errore di consegna, a virus, or the 24-hour notice.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TrackerEvent::Consegna
+                | TrackerEvent::ErroreConsegna
+                | TrackerEvent::RilevazioneVirus
+                | TrackerEvent::Scaduto
+        )
+    }
+}
+
+/// One (identificativo, certified recipient) the sender side waits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerEntry {
+    pub identificativo: String,
+    /// Lowercase recipient address.
+    pub recipient: String,
+    pub mittente: String,
+    /// When the busta was dispatched (timers count from here).
+    pub sent_at: i64,
+    /// Instant of each event heard so far (the first one of each kind counts).
+    pub events: Vec<(TrackerEvent, i64)>,
+}
+
+impl TrackerEntry {
+    /// When `event` was first heard, if it was.
+    pub fn at(&self, event: TrackerEvent) -> Option<i64> {
+        self.events
+            .iter()
+            .find(|(e, _)| *e == event)
+            .map(|(_, t)| *t)
+    }
+}
+
+/// Starts tracking one recipient (part of a [`Batch`]); an entry already tracked for the
+/// same (identificativo, recipient) is left unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTracker {
+    pub identificativo: String,
+    pub recipient: String,
+    pub mittente: String,
+    pub sent_at: i64,
+}
+
+/// Records an event for a tracked recipient (part of a [`Batch`]). The entry must exist
+/// (the batch fails with [`StoreError::NotFound`] otherwise); when it already has this
+/// event, the earlier of the two instants is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerUpdate {
+    pub identificativo: String,
+    pub recipient: String,
+    pub event: TrackerEvent,
+    pub at: i64,
+}
+
+/// One legal-log event (spec §8.3). `kind` names the operation as the spec names the
+/// messages: `accettazione`, `non-accettazione`, `posta-certificata`, `presa-in-carico`,
+/// `avvenuta-consegna`, `errore-consegna`, `anomalia`, `consegna-mailbox`, `relay`, ...
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogEvent {
+    pub at: i64,
+    pub kind: String,
+    pub identificativo: Option<String>,
+    /// The client's Message-ID, with brackets.
+    pub msgid: Option<String>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    /// Message-IDs of the messages this operation generated or received.
+    pub related: Vec<String>,
+    /// The gestore that did it (`gestore-emittente`).
+    pub provider: String,
+    /// Free detail (an error text, a remote reply).
+    pub detail: Option<String>,
+    /// The `daticert.xml` of a generated receipt: enough to re-issue it.
+    pub daticert: Option<String>,
+}
+
+/// A logged event with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub seq: u64,
+    pub event: NewLogEvent,
+    /// Hash of the previous event (64 zeros for the first event ever written).
+    pub prev_hash: String,
+    /// Lowercase hex SHA-256 over `prev_hash` and the canonical encoding of `event` (see
+    /// [`chain_hash`]).
+    pub hash: String,
+}
+
+/// Result of checking the whole legal log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainReport {
+    Intact { events: u64 },
+    Broken { seq: u64, reason: String },
+}
+
+/// The hash that links a log event to the previous one. Canonical: every field in a fixed
+/// order, each length-prefixed, so no two different events encode alike. Backends must use
+/// this function, so a chain written by one backend verifies on any other.
+pub fn chain_hash(prev_hash: &str, seq: u64, e: &NewLogEvent) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_be_bytes());
+        h.update(b);
+    };
+    // An optional field: a presence marker, then the value (so None ≠ any Some).
+    let opt = |field: &mut dyn FnMut(&[u8]), v: Option<&str>| match v {
+        None => field(b"-"),
+        Some(v) => {
+            field(b"+");
+            field(v.as_bytes());
+        }
+    };
+    field(prev_hash.as_bytes());
+    field(&seq.to_be_bytes());
+    field(&e.at.to_be_bytes());
+    field(e.kind.as_bytes());
+    opt(&mut field, e.identificativo.as_deref());
+    opt(&mut field, e.msgid.as_deref());
+    field(e.sender.as_bytes());
+    field(&(e.recipients.len() as u64).to_be_bytes());
+    for r in &e.recipients {
+        field(r.as_bytes());
+    }
+    field(e.subject.as_bytes());
+    field(&(e.related.len() as u64).to_be_bytes());
+    for r in &e.related {
+        field(r.as_bytes());
+    }
+    field(e.provider.as_bytes());
+    opt(&mut field, e.detail.as_deref());
+    opt(&mut field, e.daticert.as_deref());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything one operation changes, committed atomically by [`Store::commit`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Idempotency keys (e.g. `identificativo|recipient|kind`): if any was committed before,
+    /// nothing of the batch is applied and `commit` returns [`StoreError::Duplicate`].
+    pub once: Vec<String>,
+    pub deliveries: Vec<NewMessage>,
+    pub enqueue: Vec<NewQueueEntry>,
+    /// Queue entries finished (delivered or given up).
+    pub dequeue: Vec<i64>,
+    pub track: Vec<NewTracker>,
+    pub tracker_events: Vec<TrackerUpdate>,
+    pub log: Vec<NewLogEvent>,
+}
+
+/// A mailbox to create with [`Accounts::create_mailbox`]; it starts empty (`used` 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMailbox {
+    pub address: String,
+    pub kind: MailboxKind,
+    pub state: MailboxState,
+    pub quota: u64,
+    pub ordinary_mail: OrdinaryMail,
+    pub password_hash: String,
+}
+
+/// Domains and mailboxes: who may log in, and where mail for an address goes.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// Errors with `AlreadyExists` if present. Names are stored lowercase.
+    async fn create_domain(&self, domain: &str, at: i64) -> Result<()>;
+    async fn domains(&self) -> Result<Vec<String>>;
+    /// The domain must exist (`NotFound` otherwise); the address must be new.
+    async fn create_mailbox(&self, m: &NewMailbox, at: i64) -> Result<()>;
+    /// Case-insensitive lookup.
+    async fn mailbox(&self, address: &str) -> Result<Option<Mailbox>>;
+    /// All boxes, or those of one domain, ordered by address.
+    async fn mailboxes(&self, domain: Option<&str>) -> Result<Vec<Mailbox>>;
+    /// The setters below fail with `NotFound` for an unknown address.
+    async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()>;
+    async fn set_state(&self, address: &str, state: MailboxState) -> Result<()>;
+    async fn set_quota(&self, address: &str, quota: u64) -> Result<()>;
+    async fn set_ordinary_mail(&self, address: &str, policy: OrdinaryMail) -> Result<()>;
+}
+
+/// The messages of each mailbox, by folder (messages arrive through [`Store::commit`]).
+#[async_trait]
+pub trait Mailboxes: Send + Sync {
+    /// Messages of one folder, by UID (empty for an unknown mailbox or folder).
+    async fn messages(&self, mailbox: &str, folder: &str) -> Result<Vec<StoredMessage>>;
+    /// Folders that hold at least one message, sorted (empty for an unknown mailbox).
+    async fn folders(&self, mailbox: &str) -> Result<Vec<String>>;
+    /// Replaces the flags of one message; `NotFound` if there is no such message.
+    async fn set_flags(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        uid: u32,
+        flags: &[String],
+    ) -> Result<()>;
+}
+
+/// Message bytes, stored once by content address.
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    /// Stores `bytes` durably (on disk and synced) and returns its content address.
+    /// Idempotent: the same bytes give the same id.
+    async fn put(&self, bytes: &[u8]) -> Result<BlobId>;
+    /// The bytes of a blob; `NotFound` for an id that was never stored.
+    async fn get(&self, id: &str) -> Result<Vec<u8>>;
+}
+
+/// The relay queue (jobs arrive and leave through [`Store::commit`]).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Entries whose `next_attempt <= now`, oldest first (by `next_attempt`, then id).
+    async fn due(&self, now: i64, limit: usize) -> Result<Vec<QueueEntry>>;
+    /// Every queued entry, by id.
+    async fn queued(&self) -> Result<Vec<QueueEntry>>;
+    /// Records a failed attempt: `attempts += 1`, new `next_attempt` and error.
+    async fn retry_later(&self, id: i64, next_attempt: i64, error: &str) -> Result<()>;
+}
+
+/// The sender side's view of every (identificativo, certified recipient) it dispatched
+/// (entries and events arrive through [`Store::commit`]).
+#[async_trait]
+pub trait Tracker: Send + Sync {
+    /// Every tracked recipient of a message (empty if we never sent it), by recipient.
+    async fn tracked(&self, identificativo: &str) -> Result<Vec<TrackerEntry>>;
+    /// Entries with no Consegna, ErroreConsegna, RilevazioneVirus or Scaduto yet, by
+    /// `sent_at`.
+    async fn open_entries(&self) -> Result<Vec<TrackerEntry>>;
+}
+
+/// The hash-chained log of every legally relevant operation (spec §8.3); events arrive
+/// through [`Store::commit`].
+#[async_trait]
+pub trait LegalLog: Send + Sync {
+    /// Events about one identificativo, in order.
+    async fn events(&self, identificativo: &str) -> Result<Vec<LogEvent>>;
+    /// Recomputes every hash from the first retained event on.
+    async fn verify_chain(&self) -> Result<ChainReport>;
+    /// Deletes events older than `before` (retention), keeping the chain verifiable from the
+    /// first retained event (its `prev_hash` becomes the anchor). Returns how many were removed.
+    ///
+    /// Only a prefix of the chain can go: when instants are not monotonic in `seq` (two
+    /// batches that read the clock in one order and committed in the other), deletion stops
+    /// at the first event with `at >= before`, so a few older events may outlive the cut.
+    async fn prune(&self, before: i64) -> Result<u64>;
+}
+
+/// A complete backend.
+#[async_trait]
+pub trait Store: Accounts + Mailboxes + Blobs + Queue + Tracker + LegalLog {
+    /// Applies a batch atomically and durably (see [`Batch`]).
+    async fn commit(&self, batch: Batch) -> Result<()>;
+}
