@@ -1,8 +1,14 @@
 //! `pecora`: the command line of the pecora PEC provider.
 //!
-//! For now it reads and writes the wire format: `verify` checks PEC messages (kind, headers,
-//! daticert, signature), `sample` writes a signed example of every kind.
+//! `serve` runs a provider from its configuration, `demo` a two-provider network with none;
+//! `admin` manages domains and mailboxes, `log` the legal log; `verify` checks PEC messages
+//! (kind, headers, daticert, signature), `sample` writes a signed example of every kind.
 
+mod admin;
+mod config;
+mod demo;
+mod log;
+mod provider;
 mod sample;
 mod verify;
 
@@ -24,6 +30,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a provider: SMTP submission and MX doors, relay, index reloader.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a two-provider PEC network on 127.0.0.1 with no configuration (writes DIR/demo.json).
+    Demo {
+        #[arg(long, default_value = "pecora-demo")]
+        dir: PathBuf,
+    },
+    /// Manage domains and mailboxes.
+    Admin {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// The legal log: verify the chain, show a message's history, re-issue its receipts.
+    Log {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: log::LogCommand,
+    },
     /// Read PEC messages and check them: kind, PEC headers, daticert.xml, signature.
     ///
     /// Exit status: 0 when every file was read and every signature is valid (and, with --ca,
@@ -61,9 +91,35 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    smtp::install_crypto_provider();
     let result = match cli.command {
         Command::Verify { files, ca, json } => verify::run(&files, &ca, json),
         Command::Sample { out, cert, key, ca } => sample::run(&out, cert.zip(key).zip(ca)),
+        Command::Serve { config } => block_on(async move {
+            let provider = provider::Provider::open_default(config::Config::load(&config)?).await?;
+            provider
+                .run(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Demo { dir } => block_on(async move {
+            demo::run(&dir).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Admin { config, command } => block_on(async move {
+            admin::run(&config, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Log { config, command } => block_on(log::run(&config, command)),
     };
     match result {
         Ok(code) => code,
@@ -72,4 +128,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn block_on(
+    f: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
 }

@@ -1,0 +1,184 @@
+//! `pecora admin`: domains and mailboxes of a provider — what the operator does before the
+//! web panel exists (and what scripts keep doing after).
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
+
+use crate::config::Config;
+use crate::provider::Provider;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Add a PEC domain this provider hosts.
+    DomainAdd { domain: String },
+    /// List hosted domains.
+    DomainList,
+    /// Create a mailbox (the domain must exist). Prints the password when generated.
+    MailboxAdd {
+        address: String,
+        /// Initial password; generated when omitted.
+        #[arg(long)]
+        password: Option<String>,
+        /// standard, pro or multiutenza.
+        #[arg(long, default_value = "standard")]
+        kind: String,
+        /// sospesa (default: activated by the holder), attiva, bloccata, revocata.
+        #[arg(long, default_value = "sospesa")]
+        state: String,
+        /// Quota in bytes (0 = unlimited).
+        #[arg(long, default_value_t = 1 << 30)]
+        quota: u64,
+        /// What to do with ordinary mail: rifiuta or anomalia.
+        #[arg(long, default_value = "rifiuta")]
+        ordinary_mail: String,
+    },
+    /// List mailboxes (optionally of one domain).
+    MailboxList {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Set a mailbox's password (generated and printed when omitted).
+    MailboxPassword {
+        address: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Set a mailbox's state: sospesa, attiva, bloccata, revocata.
+    MailboxState { address: String, state: String },
+    /// Set a mailbox's quota in bytes.
+    MailboxQuota { address: String, quota: u64 },
+    /// Set what a mailbox does with ordinary mail: rifiuta or anomalia.
+    MailboxOrdinaryMail { address: String, policy: String },
+    /// Write a mailbox's messages as `<uid>-<kind>.eml` files into DIR.
+    MailboxExport {
+        address: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value = engine::INBOX)]
+        folder: String,
+    },
+}
+
+pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
+    let provider = Provider::open_default(Config::load(config)?).await?;
+    let store = provider.engine.store();
+    let now = provider.engine.clock().now().timestamp().as_second();
+    match cmd {
+        AdminCommand::DomainAdd { domain } => {
+            store.create_domain(&domain, now).await?;
+            println!("domain {domain} added");
+        }
+        AdminCommand::DomainList => {
+            for d in store.domains().await? {
+                println!("{d}");
+            }
+        }
+        AdminCommand::MailboxAdd {
+            address,
+            password,
+            kind,
+            state,
+            quota,
+            ordinary_mail,
+        } => {
+            let kind: MailboxKind = parse(&kind, "kind")?;
+            let state: MailboxState = parse(&state, "state")?;
+            let ordinary_mail: OrdinaryMail = parse(&ordinary_mail, "ordinary mail policy")?;
+            let (password, generated) = password_or_generated(password)?;
+            store
+                .create_mailbox(
+                    &NewMailbox {
+                        address: address.clone(),
+                        kind,
+                        state,
+                        quota,
+                        ordinary_mail,
+                        password_hash: engine::accounts::hash_password(&password)?,
+                    },
+                    now,
+                )
+                .await?;
+            println!(
+                "mailbox {address} created ({}, {})",
+                kind.as_str(),
+                state.as_str()
+            );
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        AdminCommand::MailboxList { domain } => {
+            for m in store.mailboxes(domain.as_deref()).await? {
+                println!(
+                    "{}\t{}\t{}\tused {} of {}\tordinary mail: {}",
+                    m.address,
+                    m.kind.as_str(),
+                    m.state.as_str(),
+                    m.used,
+                    m.quota,
+                    m.ordinary_mail.as_str()
+                );
+            }
+        }
+        AdminCommand::MailboxPassword { address, password } => {
+            let (password, generated) = password_or_generated(password)?;
+            store
+                .set_password_hash(&address, &engine::accounts::hash_password(&password)?)
+                .await?;
+            println!("password of {address} changed");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        AdminCommand::MailboxState { address, state } => {
+            store.set_state(&address, parse(&state, "state")?).await?;
+            println!("{address}: {state}");
+        }
+        AdminCommand::MailboxQuota { address, quota } => {
+            store.set_quota(&address, quota).await?;
+            println!("{address}: quota {quota}");
+        }
+        AdminCommand::MailboxOrdinaryMail { address, policy } => {
+            store
+                .set_ordinary_mail(&address, parse(&policy, "ordinary mail policy")?)
+                .await?;
+            println!("{address}: ordinary mail {policy}");
+        }
+        AdminCommand::MailboxExport {
+            address,
+            out,
+            folder,
+        } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            for m in store.messages(&address, &folder).await? {
+                let kind = m.kind.as_deref().unwrap_or("ordinaria");
+                let path = out.join(format!("{:06}-{kind}.eml", m.uid));
+                std::fs::write(&path, store.get(&m.blob).await?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr>(value: &str, what: &str) -> anyhow::Result<T> {
+    value
+        .parse()
+        .map_err(|_| anyhow::anyhow!("unknown {what} {value:?}"))
+}
+
+fn password_or_generated(given: Option<String>) -> anyhow::Result<(String, bool)> {
+    match given {
+        Some(p) if p.len() < 8 => bail!("passwords have at least 8 characters"),
+        Some(p) => Ok((p, false)),
+        None => {
+            let mut b = [0u8; 12];
+            openssl::rand::rand_bytes(&mut b).context("generating a password")?;
+            Ok((b.iter().map(|x| format!("{x:02x}")).collect(), true))
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `pecora.toml`: one provider's configuration. Relative paths are relative to the file's
+//! own directory, so a configuration and its certificates can move together. The README
+//! shows a complete example; `pecora demo` writes real ones.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub provider: ProviderSection,
+    pub signing: SigningSection,
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub trust: TrustSection,
+    pub index: IndexSection,
+    pub listen: ListenSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// Static routes: destination domain → `host:port` of its MX (used before DNS).
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub log: LogSection,
+    /// The directory of the configuration file (not in the file).
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// `gestore-emittente`, e.g. "Esempio PEC S.p.A.".
+    pub name: String,
+    /// The provider's mail domain (the one in its signing certificate).
+    pub domain: String,
+    /// The service mailbox (`mailReceipt`) for presa in carico and rilevazione virus.
+    pub service_mailbox: String,
+    /// Where the database, blobs and queue live.
+    pub data_dir: PathBuf,
+    /// The name in SMTP greetings and EHLO.
+    pub hostname: String,
+    /// Node number for identificativi (distinct per node of a cluster).
+    #[serde(default)]
+    pub node: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA certificates to embed in every signature.
+    pub chain: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSection {
+    /// CAs that issue gestori's signing certificates and peers' TLS certificates.
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSection {
+    /// The provider index: LDIF, or a signed `.p7m` LDIF (verified against `trust.ca`).
+    pub path: PathBuf,
+    /// How often to check the file for changes.
+    #[serde(default = "default_reload")]
+    pub reload_seconds: u64,
+}
+
+fn default_reload() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    /// Submission with STARTTLS (port 587 style).
+    pub submission: SocketAddr,
+    /// Submission with implicit TLS (port 465 style).
+    pub submissions: Option<SocketAddr>,
+    /// The MX door: the punto di ricezione.
+    pub mx: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_message_size: u64,
+    /// Size × number of recipients.
+    pub max_total_size: u64,
+    pub max_recipients: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> LimitsSection {
+        let l = pec::checks::Limiti::default();
+        LimitsSection {
+            max_message_size: l.max_dimensione,
+            max_total_size: l.max_dimensione_totale,
+            max_recipients: l.max_destinatari,
+        }
+    }
+}
+
+impl LimitsSection {
+    pub fn limiti(&self) -> pec::checks::Limiti {
+        pec::checks::Limiti {
+            max_dimensione: self.max_message_size,
+            max_dimensione_totale: self.max_total_size,
+            max_destinatari: self.max_recipients,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Legal-log retention; the law asks for 30 months.
+    pub retention_months: u32,
+}
+
+impl Default for LogSection {
+    fn default() -> LogSection {
+        LogSection {
+            retention_months: 30,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut c: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        c.base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// A path from the file, resolved against the file's directory.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.limits.limiti().rispetta_minimo_legale() {
+            bail!(
+                "limits below the legal floor (DM 2/11/2005 art. 12): at least 50 recipients and 30 MB as size × recipients"
+            );
+        }
+        if !self.provider.service_mailbox.contains('@') {
+            bail!("provider.service_mailbox must be an address");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! `pecora demo`: a two-provider PEC network on loopback with no configuration. It creates a
+//! CA, two gestori (each with its signing certificate, TLS certificate, domain, service
+//! mailbox and holders with printed passwords), one signed provider index, and a
+//! `pecora.toml` per provider; writes `demo.json`; then runs both until interrupted. Run it
+//! again on the same directory and the same network (and its mailboxes) comes back.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use smime::testca::TestCa;
+use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
+
+use crate::config::{
+    Config, IndexSection, LimitsSection, ListenSection, LogSection, ProviderSection,
+    SigningSection, TlsSection, TrustSection,
+};
+use crate::provider::Provider;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Demo {
+    /// The CA that issued every certificate (trust it to verify receipts).
+    pub ca: PathBuf,
+    /// The signed provider index both gestori load.
+    pub index: PathBuf,
+    pub providers: Vec<DemoProvider>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoProvider {
+    pub name: String,
+    pub domain: String,
+    pub config: PathBuf,
+    pub submission_port: u16,
+    pub submissions_port: u16,
+    pub mx_port: u16,
+    pub service_mailbox: String,
+    pub users: Vec<DemoUser>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoUser {
+    pub address: String,
+    pub password: String,
+    /// What the box does with ordinary mail.
+    pub ordinary_mail: String,
+}
+
+/// (name, domain, holders; the last holder accepts ordinary mail as anomalia).
+const PROVIDERS: [(&str, &str, [&str; 2]); 2] = [
+    (
+        "Pecora Uno S.p.A.",
+        "pec.uno.example",
+        ["mario.rossi", "anna.bianchi"],
+    ),
+    (
+        "Pecora Due S.p.A.",
+        "pec.due.example",
+        ["ufficio.protocollo", "luca.verdi"],
+    ),
+];
+
+/// Creates the network in `dir` (or reuses one created before) and returns its description.
+pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
+    let json = dir.join("demo.json");
+    if json.exists() {
+        let text = std::fs::read_to_string(&json)
+            .with_context(|| format!("reading {}", json.display()))?;
+        return serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let ca = TestCa::new("pecora demo")?;
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()?)?;
+
+    // Ports first: every provider routes to every other.
+    let mut ports = Vec::new();
+    for _ in PROVIDERS {
+        ports.push([free_port()?, free_port()?, free_port()?]);
+    }
+    let routes: std::collections::BTreeMap<String, String> = PROVIDERS
+        .iter()
+        .zip(&ports)
+        .map(|((_, domain, _), p)| (domain.to_string(), format!("127.0.0.1:{}", p[2])))
+        .collect();
+
+    let mut records = Vec::new();
+    let mut providers = Vec::new();
+    for ((name, domain, holders), [submission, submissions, mx]) in PROVIDERS.iter().zip(&ports) {
+        let pdir = dir.join(domain);
+        std::fs::create_dir_all(&pdir)?;
+        let email = format!("posta-certificata@{domain}");
+        let (cert, key) = ca.provider(name, &email)?;
+        std::fs::write(pdir.join("signing-cert.pem"), &cert)?;
+        std::fs::write(pdir.join("signing-key.pem"), &key)?;
+        let (tls_cert, tls_key) = ca.server(&["127.0.0.1", "localhost"])?;
+        std::fs::write(pdir.join("tls-cert.pem"), tls_cert)?;
+        std::fs::write(pdir.join("tls-key.pem"), tls_key)?;
+        let der = openssl::x509::X509::from_pem(&cert)?.to_der()?;
+        let service_mailbox = format!("ricevute@{domain}");
+        records.push(index::provider_record(
+            name,
+            &service_mailbox,
+            &[domain],
+            &der,
+        ));
+
+        let config = Config {
+            provider: ProviderSection {
+                name: name.to_string(),
+                domain: domain.to_string(),
+                service_mailbox: service_mailbox.clone(),
+                data_dir: PathBuf::from("data"),
+                hostname: format!("mx.{domain}"),
+                node: 0,
+            },
+            signing: SigningSection {
+                cert: "signing-cert.pem".into(),
+                key: "signing-key.pem".into(),
+                chain: "../ca.pem".into(),
+            },
+            tls: TlsSection {
+                cert: "tls-cert.pem".into(),
+                key: "tls-key.pem".into(),
+            },
+            trust: TrustSection {
+                ca: vec!["../ca.pem".into()],
+            },
+            index: IndexSection {
+                path: "../index.ldif.p7m".into(),
+                reload_seconds: 5,
+            },
+            listen: ListenSection {
+                submission: SocketAddr::from(([127, 0, 0, 1], *submission)),
+                submissions: Some(SocketAddr::from(([127, 0, 0, 1], *submissions))),
+                mx: SocketAddr::from(([127, 0, 0, 1], *mx)),
+            },
+            limits: LimitsSection::default(),
+            routes: routes.clone(),
+            log: LogSection::default(),
+            base: pdir.clone(),
+        };
+        let config_path = pdir.join("pecora.toml");
+        std::fs::write(&config_path, toml::to_string_pretty(&config)?)?;
+
+        let mut users = Vec::new();
+        for (n, local) in holders.iter().enumerate() {
+            let ordinary = if n + 1 == holders.len() {
+                OrdinaryMail::Anomalia
+            } else {
+                OrdinaryMail::Rifiuta
+            };
+            users.push(DemoUser {
+                address: format!("{local}@{domain}"),
+                password: password()?,
+                ordinary_mail: ordinary.as_str().to_string(),
+            });
+        }
+        providers.push(DemoProvider {
+            name: name.to_string(),
+            domain: domain.to_string(),
+            config: config_path,
+            submission_port: *submission,
+            submissions_port: *submissions,
+            mx_port: *mx,
+            service_mailbox,
+            users,
+        });
+    }
+
+    // The index, signed by a demo "Indice dei gestori" certificate of the same CA.
+    let index = index::Index::from_providers(records)?;
+    let (icert, ikey) = ca.provider("Indice dei gestori PEC (demo)", "indice@pecora.example")?;
+    let index_signer = smime::Signer::from_pem(&icert, &ikey, &ca.cert_pem()?)?;
+    let index_path = dir.join("index.ldif.p7m");
+    std::fs::write(dir.join("index.ldif"), index.to_ldif())?;
+    std::fs::write(
+        &index_path,
+        index::sign_ldif(&index.to_ldif(), &index_signer)?,
+    )?;
+
+    for p in &providers {
+        create_mailboxes(p).await?;
+    }
+    let demo = Demo {
+        ca: ca_path,
+        index: index_path,
+        providers,
+    };
+    std::fs::write(&json, serde_json::to_string_pretty(&demo)?)?;
+    Ok(demo)
+}
+
+async fn create_mailboxes(p: &DemoProvider) -> anyhow::Result<()> {
+    let config = Config::load(&p.config)?;
+    let provider = Provider::open_default(config).await?;
+    let store = provider.engine.store();
+    let now = provider.engine.clock().now().timestamp().as_second();
+    store.create_domain(&p.domain, now).await?;
+    let service = DemoUser {
+        address: p.service_mailbox.clone(),
+        password: password()?,
+        ordinary_mail: OrdinaryMail::Rifiuta.as_str().into(),
+    };
+    for u in p.users.iter().chain(std::iter::once(&service)) {
+        store
+            .create_mailbox(
+                &NewMailbox {
+                    address: u.address.clone(),
+                    kind: MailboxKind::Standard,
+                    state: MailboxState::Attiva,
+                    quota: 1 << 30,
+                    ordinary_mail: u.ordinary_mail.parse().unwrap_or_default(),
+                    password_hash: engine::accounts::hash_password(&u.password)?,
+                },
+                now,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs the demo network until Ctrl-C.
+pub async fn run(dir: &Path) -> anyhow::Result<()> {
+    let demo = prepare(dir).await?;
+    print_summary(&demo, dir);
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in &demo.providers {
+        let provider = Provider::open_default(Config::load(&p.config)?).await?;
+        tasks.spawn(provider.run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }));
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+fn print_summary(demo: &Demo, dir: &Path) {
+    println!("pecora demo: two PEC providers on 127.0.0.1 (Ctrl-C to stop)\n");
+    for p in &demo.providers {
+        println!("{} ({})", p.name, p.domain);
+        println!(
+            "  submission 127.0.0.1:{} (STARTTLS), 127.0.0.1:{} (TLS); MX 127.0.0.1:{}",
+            p.submission_port, p.submissions_port, p.mx_port
+        );
+        for u in &p.users {
+            println!("  {}  password: {}", u.address, u.password);
+        }
+        println!("  config: {}\n", p.config.display());
+    }
+    println!(
+        "CA: {}   (trust it to verify receipts: pecora verify --ca ...)",
+        demo.ca.display()
+    );
+    println!("everything above is in {}", dir.join("demo.json").display());
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// 16 characters, letters and digits.
+fn password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 16];
+    openssl::rand::rand_bytes(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}

@@ -1,0 +1,386 @@
+//! A running provider: the engine built from a [`Config`], its two SMTP doors (submission and
+//! MX) as `smtp::Handler`s, the relay worker sending over SMTP, and the index reloader.
+//!
+//! This is the only place that knows both the engine and SMTP: the engine stays free of
+//! protocols, the smtp crate free of PEC.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use engine::access::Submitted;
+use engine::accounts::LoginError;
+use engine::antivirus::NoScan;
+use engine::clock::{Clock, SystemClock};
+use engine::reception::Received;
+use engine::relay::{Outcome, Transport};
+use engine::{Engine, Settings};
+use index::{Index, SharedIndex};
+use smtp::{Door, Handler, Reply, Session};
+use store::sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// How often the relay looks at the queue.
+const RELAY_INTERVAL: Duration = Duration::from_millis(500);
+
+pub struct Provider {
+    pub engine: Arc<Engine>,
+    pub config: Config,
+    index: SharedIndex,
+    trust: Option<smime::TrustStore>,
+    trust_pems: Vec<Vec<u8>>,
+}
+
+impl Provider {
+    /// Opens the store, loads the signing key, the trust anchors and the index.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
+        let read = |p: &std::path::Path| {
+            let p = config.path(p);
+            std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+        };
+        let signer = smime::Signer::from_pem(
+            &read(&config.signing.cert)?,
+            &read(&config.signing.key)?,
+            &read(&config.signing.chain)?,
+        )
+        .context("loading the signing certificate")?;
+        let expected = format!(
+            "posta-certificata@{}",
+            config.provider.domain.to_ascii_lowercase()
+        );
+        if signer.email().as_deref() != Some(expected.as_str()) {
+            anyhow::bail!(
+                "the signing certificate's e-mail is {:?}, but messages will come from {expected} (spec §2.2: they must match)",
+                signer.email()
+            );
+        }
+        let mut trust = smime::TrustStore::new();
+        let mut trust_pems = Vec::new();
+        for ca in &config.trust.ca {
+            let pem = read(ca)?;
+            trust
+                .add_pem(&pem)
+                .with_context(|| format!("loading CA {}", ca.display()))?;
+            trust_pems.push(pem);
+        }
+        let index_path = config.path(&config.index.path);
+        let trust = (!trust.is_empty()).then_some(trust);
+        let index = Index::load(&index_path, trust.as_ref())
+            .with_context(|| format!("loading the index {}", index_path.display()))?;
+        let index = SharedIndex::new(index);
+        let store = SqliteStore::open(&config.path(&config.provider.data_dir))
+            .await
+            .context("opening the data directory")?;
+        let settings = Settings {
+            gestore: pec::Gestore {
+                nome: config.provider.name.clone(),
+                dominio: config.provider.domain.to_ascii_lowercase(),
+            },
+            service_mailbox: config.provider.service_mailbox.to_ascii_lowercase(),
+            limiti: config.limits.limiti(),
+            hash: pec::HashAlg::Sha1,
+            node: node_id(config.provider.node),
+        };
+        let engine = Engine::new(
+            settings,
+            Arc::new(store),
+            index.clone(),
+            signer,
+            trust.clone().unwrap_or_default(),
+            clock,
+            Arc::new(NoScan),
+        );
+        Ok(Provider {
+            engine: Arc::new(engine),
+            config,
+            index,
+            trust,
+            trust_pems,
+        })
+    }
+
+    /// Opens a provider on the system clock (Europe/Rome).
+    pub async fn open_default(config: Config) -> anyhow::Result<Provider> {
+        Provider::open(config, Arc::new(SystemClock::rome())).await
+    }
+
+    /// Binds the doors and runs until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let c = &self.config;
+        let tls = smtp::tls_server_config(
+            &std::fs::read(c.path(&c.tls.cert))?,
+            &std::fs::read(c.path(&c.tls.key))?,
+        )
+        .context("loading the TLS certificate")?;
+        let server = |door: Door, implicit_tls: bool| smtp::ServerConfig {
+            door,
+            hostname: c.provider.hostname.clone(),
+            tls: Some(tls.clone()),
+            implicit_tls,
+            max_message_size: c.limits.max_message_size,
+            max_total_size: c.limits.max_total_size,
+            max_recipients: c.limits.max_recipients,
+            idle_timeout: Duration::from_secs(300),
+            max_line_length: 4096,
+        };
+        let pems: Vec<&[u8]> = self.trust_pems.iter().map(Vec::as_slice).collect();
+        let transport = Arc::new(SmtpTransport {
+            routes: routes(&c.routes)?,
+            client: smtp::ClientConfig {
+                helo: c.provider.hostname.clone(),
+                tls: smtp::tls_client_config(&pems)
+                    .context("building the relay TLS configuration")?,
+                require_tls: true,
+                timeout: Duration::from_secs(60),
+            },
+        });
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            Box::pin(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        let submission: Arc<dyn Handler> = Arc::new(SubmissionDoor(self.engine.clone()));
+        let mx: Arc<dyn Handler> = Arc::new(MxDoor(self.engine.clone()));
+        let mut listeners = vec![(
+            c.listen.submission,
+            server(Door::Submission, false),
+            submission.clone(),
+        )];
+        if let Some(addr) = c.listen.submissions {
+            listeners.push((addr, server(Door::Submission, true), submission));
+        }
+        listeners.push((c.listen.mx, server(Door::Mx, false), mx));
+        for (addr, cfg, handler) in listeners {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            tasks.spawn(smtp::serve(listener, Arc::new(cfg), handler, stopped()));
+        }
+        let relay = self
+            .engine
+            .clone()
+            .run_relay(transport, RELAY_INTERVAL, stopped());
+        tasks.spawn(async move {
+            relay.await;
+            Ok(())
+        });
+        let retention = self.engine.clone();
+        let months = i64::from(c.log.retention_months);
+        let mut pruning = stopped();
+        tasks.spawn(async move {
+            // Legal-log retention (spec §8.3: 30 months by default), applied hourly.
+            loop {
+                let now = retention.clock().now().timestamp().as_second();
+                let before = now - months * 30 * 86_400;
+                match retention.store().prune(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "legal log: events past retention removed"),
+                    Err(e) => tracing::warn!(error = %e, "legal log pruning failed"),
+                }
+                tokio::select! {
+                    _ = &mut pruning => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                }
+            }
+        });
+        let reloader = self.index.spawn_reloader(
+            c.path(&c.index.path),
+            self.trust.clone(),
+            Duration::from_secs(c.index.reload_seconds.max(1)),
+        );
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        reloader.abort();
+        while let Some(r) = tasks.join_next().await {
+            r.map_err(|e| anyhow!("a server task failed: {e}"))??;
+        }
+        Ok(())
+    }
+}
+
+/// A node id for identificativi: the configured one, or a random one per start.
+fn node_id(configured: u64) -> u64 {
+    if configured != 0 {
+        return configured;
+    }
+    let mut b = [0u8; 8];
+    openssl::rand::rand_bytes(&mut b).map_or(std::process::id().into(), |_| u64::from_be_bytes(b))
+}
+
+fn routes(
+    config: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, (SocketAddr, String)>> {
+    config
+        .iter()
+        .map(|(domain, target)| {
+            let addr: SocketAddr = target
+                .parse()
+                .with_context(|| format!("route for {domain}: {target:?} is not host:port"))?;
+            Ok((domain.to_ascii_lowercase(), (addr, addr.ip().to_string())))
+        })
+        .collect()
+}
+
+fn envelope(e: &smtp::Envelope) -> pec::checks::Envelope {
+    pec::checks::Envelope {
+        mail_from: e.mail_from.clone(),
+        rcpt_to: e.rcpt_to.clone(),
+    }
+}
+
+fn temporary(e: impl std::fmt::Display) -> Reply {
+    tracing::error!(error = %e, "temporary failure");
+    Reply::new(451, "4.3.0", "temporary failure, please try again later")
+}
+
+/// The punto di accesso's door: authenticated holders submit here.
+struct SubmissionDoor(Arc<Engine>);
+
+#[async_trait]
+impl Handler for SubmissionDoor {
+    async fn authenticate(
+        &self,
+        _s: &Session,
+        username: &str,
+        password: &str,
+    ) -> Result<String, Reply> {
+        match self.0.authenticate(username, password).await {
+            Ok(Ok(address)) => Ok(address),
+            Ok(Err(LoginError::BadCredentials)) => {
+                Err(Reply::new(535, "5.7.8", "authentication failed"))
+            }
+            Ok(Err(e @ LoginError::NotActive(_))) => Err(Reply::new(535, "5.7.8", e.to_string())),
+            Err(e) => Err(temporary(e)),
+        }
+    }
+
+    async fn rcpt(&self, _s: &Session, _from: &str, _rcpt: &str) -> Result<(), Reply> {
+        // Every recipient is certified or not at the formal checks, after DATA.
+        Ok(())
+    }
+
+    async fn data(&self, _s: &Session, e: &smtp::Envelope, message: Vec<u8>) -> Reply {
+        match self.0.submit(&envelope(e), &message).await {
+            Ok(Submitted::Accettato { identificativo }) => Reply::new(
+                250,
+                "2.0.0",
+                format!("accettato, identificativo {identificativo}"),
+            ),
+            Ok(Submitted::NonAccettato {
+                identificativo,
+                motivo,
+            }) => {
+                let first = motivo.lines().next().unwrap_or_default();
+                Reply::new(
+                    250,
+                    "2.0.0",
+                    format!(
+                        "non accettato ({first}): avviso di non accettazione inviato, identificativo {identificativo}"
+                    ),
+                )
+            }
+            Err(err) => temporary(err),
+        }
+    }
+}
+
+/// The punto di ricezione's door: other gestori and the Internet deliver here.
+struct MxDoor(Arc<Engine>);
+
+#[async_trait]
+impl Handler for MxDoor {
+    async fn authenticate(&self, _s: &Session, _u: &str, _p: &str) -> Result<String, Reply> {
+        Err(Reply::new(
+            503,
+            "5.5.1",
+            "authentication is not offered here",
+        ))
+    }
+
+    async fn rcpt(&self, _s: &Session, _from: &str, rcpt: &str) -> Result<(), Reply> {
+        match self.0.accepts_recipient(rcpt).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Reply::new(
+                550,
+                "5.7.1",
+                "relay not permitted: domain not served here",
+            )),
+            Err(e) => Err(temporary(e)),
+        }
+    }
+
+    async fn data(&self, _s: &Session, e: &smtp::Envelope, message: Vec<u8>) -> Reply {
+        match self.0.receive(&envelope(e), &message).await {
+            Ok(Received::Accepted(text)) => {
+                Reply::new(250, "2.0.0", text.trim_start_matches("2.0.0 "))
+            }
+            Ok(Received::Refused(text)) => {
+                Reply::new(550, "5.7.1", text.trim_start_matches("5.7.1 "))
+            }
+            Err(err) => temporary(err),
+        }
+    }
+}
+
+/// Relays over SMTP with mandatory STARTTLS, to static routes.
+struct SmtpTransport {
+    routes: BTreeMap<String, (SocketAddr, String)>,
+    client: smtp::ClientConfig,
+}
+
+#[async_trait]
+impl Transport for SmtpTransport {
+    async fn send(
+        &self,
+        domain: &str,
+        mail_from: &str,
+        rcpt_to: &[String],
+        message: &[u8],
+    ) -> Result<Vec<(String, Outcome)>, String> {
+        let Some((addr, name)) = self.routes.get(&domain.to_ascii_lowercase()) else {
+            return Err(format!(
+                "no route to {domain}: add it under [routes] (MX lookup is not implemented yet)"
+            ));
+        };
+        let env = smtp::Envelope {
+            mail_from: mail_from.to_string(),
+            rcpt_to: rcpt_to.to_vec(),
+            size_hint: Some(message.len() as u64),
+        };
+        let delivery = smtp::send(*addr, name, &self.client, &env, message)
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome = |o: &smtp::Outcome| match o {
+            smtp::Outcome::Accepted(r) => Outcome::Delivered(r.to_string()),
+            smtp::Outcome::Temporary(r) => Outcome::Temporary(r.to_string()),
+            smtp::Outcome::Permanent(r) => Outcome::Permanent(r.to_string()),
+        };
+        Ok(delivery
+            .per_recipient
+            .iter()
+            .map(|(rcpt, o)| {
+                // A recipient accepted at RCPT shares the fate of DATA.
+                let o = match (o, &delivery.data) {
+                    (smtp::Outcome::Accepted(_), Some(data)) => outcome(data),
+                    (smtp::Outcome::Accepted(_), None) => {
+                        Outcome::Temporary("no DATA reply".to_string())
+                    }
+                    (other, _) => outcome(other),
+                };
+                (rcpt.clone(), o)
+            })
+            .collect())
+    }
+}
