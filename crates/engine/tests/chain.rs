@@ -52,9 +52,16 @@ impl Transport for Loopback {
                     .collect());
             }
         }
+        if domain == REFUSING {
+            let no = Outcome::Permanent("550 5.1.1 user unknown".into());
+            return Ok(rcpt_to.iter().map(|r| (r.clone(), no.clone())).collect());
+        }
         Err(format!("no route to {domain}"))
     }
 }
+
+/// An ordinary mail domain whose server refuses every recipient.
+const REFUSING: &str = "posta.rifiuta.test";
 
 const DOMAINS: [(&str, &str); 2] = [("Uno PEC", "pec.uno.test"), ("Due PEC", "pec.due.test")];
 
@@ -268,4 +275,48 @@ async fn mancata_consegna_and_ordinary_mail() {
         .await
         .unwrap();
     assert!(matches!(r, Received::Refused(_)), "{r:?}");
+}
+
+#[tokio::test]
+async fn permanent_failure_for_an_ordinary_recipient_reaches_the_sender() {
+    let (g, _clock) = network().await;
+    let uno = &g[0].engine;
+    let esterno = format!("chi@{REFUSING}");
+    let env = Envelope {
+        mail_from: "mario@pec.uno.test".into(),
+        rcpt_to: vec![esterno.clone()],
+    };
+    let Submitted::Accettato { identificativo } = uno
+        .submit(&env, &message("mario@pec.uno.test", &esterno))
+        .await
+        .unwrap()
+    else {
+        panic!("not accepted");
+    };
+    // Ordinary recipients are not tracked: no timers will ever speak for them.
+    assert!(
+        uno.store()
+            .tracked(&identificativo)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    relay_all(&g).await;
+    let inbox = uno
+        .store()
+        .messages("mario@pec.uno.test", engine::INBOX)
+        .await
+        .unwrap();
+    let avviso = inbox
+        .iter()
+        .find(|m| m.kind.as_deref() == Some("errore-consegna"))
+        .expect("avviso di mancata consegna");
+    let c = pec::classify(&uno.store().get(&avviso.blob).await.unwrap()).unwrap();
+    let d = c.daticert.unwrap();
+    assert_eq!(d.consegna.as_deref(), Some(esterno.as_str()));
+    assert!(d.errore_esteso.unwrap().contains("550 5.1.1 user unknown"));
+    assert!(
+        uno.store().queued().await.unwrap().is_empty(),
+        "a permanent failure is not retried"
+    );
 }
