@@ -5,12 +5,12 @@
 use pec::build;
 use pec::checks::{self, Accettabile, Envelope, Rifiuto};
 use pec::identificativo::rewrite_original;
-use pec::{Destinatario, Kind, TipoDestinatario, Transazione};
-use store::{Batch, NewMessage, NewTracker};
+use pec::{Destinatario, TipoDestinatario, Transazione};
+use store::{Batch, NewTracker};
 
 use crate::antivirus::Verdict;
 use crate::legal::event;
-use crate::{Engine, EngineError, INBOX, domain_of, once_key};
+use crate::{Engine, EngineError, domain_of};
 
 /// What became of a submission that reached the access point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +80,7 @@ impl Engine {
         };
         let accettazione = build::accettazione(&t, g, &now);
         let busta = build::busta_di_trasporto(&t, g, &now, &postacert);
-        let (acc_bytes, acc_blob) = self.seal(&accettazione).await?;
         let (_, busta_blob) = self.seal(&busta).await?;
-
-        let mut accepted = event(
-            "accettazione",
-            &t,
-            &now,
-            &g.nome,
-            vec![accettazione.message_id().to_string()],
-        );
-        accepted.daticert = accettazione.daticert().map(|d| d.to_xml());
         let mut sent = event(
             "posta-certificata",
             &t,
@@ -99,17 +89,7 @@ impl Engine {
             vec![identificativo.clone()],
         );
         sent.detail = Some(format!("envelope to {}", env.rcpt_to.join(", ")));
-        let batch = Batch {
-            once: vec![once_key(&identificativo, &t.mittente, "accettazione")],
-            deliveries: vec![NewMessage {
-                mailbox: t.mittente.to_ascii_lowercase(),
-                folder: INBOX.into(),
-                blob: acc_blob,
-                size: acc_bytes.len() as u64,
-                flags: Vec::new(),
-                kind: Some(Kind::Accettazione.slug().into()),
-                identificativo: Some(identificativo.clone()),
-            }],
+        let mut batch = Batch {
             enqueue: self.relay_jobs(
                 &busta_blob,
                 &env.mail_from,
@@ -128,9 +108,11 @@ impl Engine {
                     sent_at: at,
                 })
                 .collect(),
-            log: vec![accepted, sent],
+            log: vec![sent],
             ..Batch::default()
         };
+        self.notify_sender(&mut batch, &t, &accettazione, &now, &t.mittente, None)
+            .await?;
         self.store.commit(batch).await?;
         tracing::info!(%identificativo, sender = %t.mittente, "accettazione");
         Ok(Submitted::Accettato { identificativo })
@@ -159,30 +141,16 @@ impl Engine {
         } else {
             build::non_accettazione(&t, g, &now, motivo)
         };
-        let (bytes, blob) = self.seal(&draft).await?;
-        let mut e = event(
-            "non-accettazione",
+        let mut batch = Batch::default();
+        self.notify_sender(
+            &mut batch,
             &t,
+            &draft,
             &now,
-            &g.nome,
-            vec![draft.message_id().to_string()],
-        );
-        e.detail = Some(motivo.to_string());
-        e.daticert = draft.daticert().map(|d| d.to_xml());
-        let batch = Batch {
-            once: vec![once_key(&identificativo, &t.mittente, "non-accettazione")],
-            deliveries: vec![NewMessage {
-                mailbox: t.mittente.clone(),
-                folder: INBOX.into(),
-                blob,
-                size: bytes.len() as u64,
-                flags: Vec::new(),
-                kind: Some(draft.kind().slug().into()),
-                identificativo: Some(identificativo.clone()),
-            }],
-            log: vec![e],
-            ..Batch::default()
-        };
+            &t.mittente,
+            Some(motivo.to_string()),
+        )
+        .await?;
         self.store.commit(batch).await?;
         tracing::info!(%identificativo, %motivo, "non accettazione");
         Ok(Submitted::NonAccettato {

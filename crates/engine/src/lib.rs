@@ -18,10 +18,12 @@ pub mod relay;
 use std::sync::Arc;
 
 use index::SharedIndex;
+use jiff::Zoned;
+use pec::Transazione;
 use pec::checks::Limiti;
 use pec::identificativo::Identificativi;
 use pec::{Draft, Gestore, HashAlg};
-use store::{BlobId, NewQueueEntry, Store, StoreError};
+use store::{Batch, BlobId, NewMessage, NewQueueEntry, Store, StoreError};
 
 use crate::antivirus::Antivirus;
 use crate::clock::Clock;
@@ -120,6 +122,43 @@ impl Engine {
         Ok((sealed, blob))
     }
 
+    /// A notice for the sender of `t`, one of our holders: signed, stored in their INBOX and
+    /// logged with its daticert, all as part of `batch`. `about` is the recipient the notice
+    /// concerns (with the kind, the idempotency key).
+    pub(crate) async fn notify_sender(
+        &self,
+        batch: &mut Batch,
+        t: &Transazione,
+        draft: &Draft,
+        at: &Zoned,
+        about: &str,
+        detail: Option<String>,
+    ) -> Result<(), EngineError> {
+        let (bytes, blob) = self.seal(draft).await?;
+        let kind = draft.kind();
+        batch
+            .once
+            .push(once_key(&t.identificativo, about, kind.slug()));
+        batch.deliveries.push(inbox(
+            &t.mittente,
+            blob,
+            bytes.len(),
+            kind,
+            Some(&t.identificativo),
+        ));
+        let mut e = legal::event(
+            legal::event_kind(kind),
+            t,
+            at,
+            &self.settings.gestore.nome,
+            vec![draft.message_id().into()],
+        );
+        e.detail = detail;
+        e.daticert = draft.daticert().map(|d| d.to_xml());
+        batch.log.push(e);
+        Ok(())
+    }
+
     /// Relay jobs for one message: one per destination domain.
     pub(crate) fn relay_jobs(
         &self,
@@ -154,6 +193,25 @@ pub fn domain_of(address: &str) -> String {
         .rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+/// A message to store in `mailbox`'s INBOX.
+pub(crate) fn inbox(
+    mailbox: &str,
+    blob: BlobId,
+    size: usize,
+    kind: pec::Kind,
+    identificativo: Option<&str>,
+) -> NewMessage {
+    NewMessage {
+        mailbox: mailbox.to_ascii_lowercase(),
+        folder: INBOX.into(),
+        blob,
+        size: size as u64,
+        flags: Vec::new(),
+        kind: Some(kind.slug().into()),
+        identificativo: identificativo.map(str::to_string),
+    }
 }
 
 /// Idempotency key of one generated message: identificativo + recipient + kind.

@@ -16,13 +16,11 @@ use mail_parser::MessageParser;
 use pec::build::{self, variante_per};
 use pec::checks::{Envelope, indirizzi, stesso_indirizzo};
 use pec::{Classified, Kind, MancataConsegna, Transazione};
-use store::{
-    Batch, MailboxState, NewMessage, OrdinaryMail, StoreError, TrackerEvent, TrackerUpdate,
-};
+use store::{Batch, MailboxState, OrdinaryMail, StoreError, TrackerEvent, TrackerUpdate};
 
 use crate::antivirus::Verdict;
 use crate::legal::{event, event_kind};
-use crate::{Engine, EngineError, INBOX, domain_of, once_key};
+use crate::{Engine, EngineError, domain_of, inbox, once_key};
 
 /// The answer to an incoming SMTP transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,15 +185,13 @@ impl Engine {
             }
             let receipt = match self.deliverable(rcpt, raw.len() as u64).await? {
                 Ok(mailbox) => {
-                    batch.deliveries.push(NewMessage {
-                        mailbox,
-                        folder: INBOX.into(),
-                        blob: raw_blob.clone(),
-                        size: raw.len() as u64,
-                        flags: Vec::new(),
-                        kind: Some(Kind::PostaCertificata.slug().into()),
-                        identificativo: Some(t.identificativo.clone()),
-                    });
+                    batch.deliveries.push(inbox(
+                        &mailbox,
+                        raw_blob.clone(),
+                        raw.len(),
+                        Kind::PostaCertificata,
+                        Some(&t.identificativo),
+                    ));
                     let in_cc_only = cc.iter().any(|a| stesso_indirizzo(a, rcpt))
                         && !to.iter().any(|a| stesso_indirizzo(a, rcpt));
                     let variant = variante_per(t.ricevuta, in_cc_only);
@@ -282,15 +278,13 @@ impl Engine {
                 rcpt.to_ascii_lowercase()
             ));
             if self.store.mailbox(rcpt).await?.is_some() {
-                batch.deliveries.push(NewMessage {
-                    mailbox: rcpt.to_ascii_lowercase(),
-                    folder: INBOX.into(),
-                    blob: blob.clone(),
-                    size: raw.len() as u64,
-                    flags: Vec::new(),
-                    kind: Some(kind.slug().into()),
-                    identificativo: Some(d.identificativo.clone()),
-                });
+                batch.deliveries.push(inbox(
+                    rcpt,
+                    blob.clone(),
+                    raw.len(),
+                    kind,
+                    Some(&d.identificativo),
+                ));
             }
         }
         let (event_name, about): (Option<TrackerEvent>, Vec<String>) = match kind {
@@ -331,35 +325,10 @@ impl Engine {
         // The sender's avviso di mancata consegna per virus (spec §3.8) is ours to send.
         if kind == Kind::RilevazioneVirus && known {
             for who in &about {
-                let notice = build::mancata_consegna(
-                    &t,
-                    g,
-                    &now,
-                    who,
-                    &MancataConsegna::Virus(d.errore_esteso.clone().unwrap_or_default()),
-                );
-                let (bytes, nblob) = self.seal(&notice).await?;
-                batch
-                    .once
-                    .push(once_key(&d.identificativo, who, "errore-consegna-virus"));
-                batch.deliveries.push(NewMessage {
-                    mailbox: t.mittente.to_ascii_lowercase(),
-                    folder: INBOX.into(),
-                    blob: nblob,
-                    size: bytes.len() as u64,
-                    flags: Vec::new(),
-                    kind: Some(notice.kind().slug().into()),
-                    identificativo: Some(d.identificativo.clone()),
-                });
-                let mut e = event(
-                    "errore-consegna",
-                    &t,
-                    &now,
-                    &g.nome,
-                    vec![notice.message_id().into()],
-                );
-                e.daticert = notice.daticert().map(|d| d.to_xml());
-                batch.log.push(e);
+                let causa = MancataConsegna::Virus(d.errore_esteso.clone().unwrap_or_default());
+                let notice = build::mancata_consegna(&t, g, &now, who, &causa);
+                self.notify_sender(&mut batch, &t, &notice, &now, who, None)
+                    .await?;
             }
         }
         let name = if known || event_name.is_none() && !tracked.is_empty() {
@@ -425,15 +394,13 @@ impl Engine {
         let mut batch = Batch::default();
         for mailbox in &accepting {
             batch.once.push(format!("anomalia|{raw_id}|{mailbox}"));
-            batch.deliveries.push(NewMessage {
-                mailbox: mailbox.clone(),
-                folder: INBOX.into(),
-                blob: blob.clone(),
-                size: bytes.len() as u64,
-                flags: Vec::new(),
-                kind: Some(Kind::Anomalia.slug().into()),
-                identificativo: None,
-            });
+            batch.deliveries.push(inbox(
+                mailbox,
+                blob.clone(),
+                bytes.len(),
+                Kind::Anomalia,
+                None,
+            ));
         }
         let mut e = event(
             "anomalia",

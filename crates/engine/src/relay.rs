@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pec::{MancataConsegna, TipoDestinatario, Transazione, build};
-use store::{Batch, NewMessage, NewQueueEntry, QueueEntry};
+use store::{Batch, NewQueueEntry, QueueEntry};
 
 use crate::legal::event;
-use crate::{Engine, EngineError, INBOX, domain_of, once_key};
+use crate::{Engine, EngineError, domain_of};
 
 /// The result of one recipient of one SMTP transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,36 +139,11 @@ impl Engine {
                 })
             });
             if let (true, Some(t)) = (ordinary, &t) {
-                let notice = build::mancata_consegna(
-                    t,
-                    g,
-                    &now,
-                    rcpt,
-                    &MancataConsegna::Altro(reply.clone()),
-                );
-                let (bytes, blob) = self.seal(&notice).await?;
-                batch
-                    .once
-                    .push(once_key(&t.identificativo, rcpt, "errore-consegna"));
-                batch.deliveries.push(NewMessage {
-                    mailbox: t.mittente.to_ascii_lowercase(),
-                    folder: INBOX.into(),
-                    blob,
-                    size: bytes.len() as u64,
-                    flags: Vec::new(),
-                    kind: Some(notice.kind().slug().into()),
-                    identificativo: Some(t.identificativo.clone()),
-                });
-                let mut e = event(
-                    "errore-consegna",
-                    t,
-                    &now,
-                    &g.nome,
-                    vec![notice.message_id().into()],
-                );
-                e.detail = Some(format!("{rcpt}: {reply}"));
-                e.daticert = notice.daticert().map(|d| d.to_xml());
-                batch.log.push(e);
+                let causa = MancataConsegna::Altro(reply.clone());
+                let notice = build::mancata_consegna(t, g, &now, rcpt, &causa);
+                let detail = Some(format!("{rcpt}: {reply}"));
+                self.notify_sender(&mut batch, t, &notice, &now, rcpt, detail)
+                    .await?;
             }
         }
         let delivered: Vec<&str> = outcomes

@@ -201,7 +201,7 @@ pub fn provider_record(
     cert_der: &[u8],
 ) -> Provider {
     Provider {
-        dn: format!("providerName={},{ROOT_DN}", escape_dn_value(name)),
+        dn: format!("providerName={},{ROOT_DN}", smime::escape_dn_value(name)),
         name: name.to_owned(),
         unit: None,
         mail_receipt: mail_receipt.to_ascii_lowercase(),
@@ -211,22 +211,6 @@ pub fn provider_record(
         ldif_location_url: None,
         description: None,
     }
-}
-
-/// Escapes an attribute value for a DN (RFC 4514 §2.4).
-fn escape_dn_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\')
-            || (i == 0 && matches!(c, ' ' | '#'))
-            || (i == last && c == ' ');
-        if special {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn sha1_hex(der: &[u8]) -> String {
@@ -514,10 +498,10 @@ mod tests {
 
     #[test]
     fn dn_escaping() {
-        assert_eq!(escape_dn_value("Acme, S.p.A."), "Acme\\, S.p.A.");
-        assert_eq!(escape_dn_value("#a "), "\\#a\\ ");
-        assert_eq!(escape_dn_value("a+b=c"), "a\\+b=c");
-        assert_eq!(escape_dn_value(""), "");
+        assert_eq!(smime::escape_dn_value("Acme, S.p.A."), "Acme\\, S.p.A.");
+        assert_eq!(smime::escape_dn_value("#a "), "\\#a\\ ");
+        assert_eq!(smime::escape_dn_value("a+b=c"), "a\\+b=c");
+        assert_eq!(smime::escape_dn_value(""), "");
     }
 
     #[test]

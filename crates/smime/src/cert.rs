@@ -83,14 +83,15 @@ fn one_line_name(name: &X509NameRef) -> String {
             let value = data
                 .to_string()
                 .unwrap_or_else(|_| String::from_utf8_lossy(data.as_slice()).into_owned());
-            format!("{key}={}", escape_value(&value))
+            format!("{key}={}", escape_dn_value(&value))
         })
         .collect();
     rdns.reverse();
     rdns.join(",")
 }
 
-fn escape_value(value: &str) -> String {
+/// Escapes an attribute value for a distinguished name string (RFC 4514 §2.4).
+pub fn escape_dn_value(value: &str) -> String {
     let last = value.chars().count().saturating_sub(1);
     let mut out = String::with_capacity(value.len());
     for (i, c) in value.chars().enumerate() {
@@ -162,8 +163,8 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(escape_value("Acme, S.p.A."), "Acme\\, S.p.A.");
-        assert_eq!(escape_value(" #x "), "\\ #x\\ ");
-        assert_eq!(escape_value("plain"), "plain");
+        assert_eq!(escape_dn_value("Acme, S.p.A."), "Acme\\, S.p.A.");
+        assert_eq!(escape_dn_value(" #x "), "\\ #x\\ ");
+        assert_eq!(escape_dn_value("plain"), "plain");
     }
 }

@@ -25,7 +25,7 @@ mod sign;
 pub mod testca;
 mod verify;
 
-pub use cert::{SignerInfo, sha1_fingerprint};
+pub use cert::{SignerInfo, escape_dn_value, sha1_fingerprint};
 pub use error::SmimeError;
 pub use sign::Signer;
 pub use verify::{TrustStore, Verdict, split_signed, verify};

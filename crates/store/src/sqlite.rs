@@ -524,52 +524,51 @@ impl Accounts for SqliteStore {
     }
 
     async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()> {
-        let address = address.to_ascii_lowercase();
-        let done = sqlx::query("UPDATE mailboxes SET password_hash = ?1 WHERE address = ?2")
-            .bind(hash)
-            .bind(&address)
-            .execute(&self.writer)
+        self.update_mailbox(address, "password_hash", hash.to_string(), "password")
             .await
-            .map_err(|e| db_err(e, format_args!("setting the password of {address}")))?;
-        expect_row(done, || format!("mailbox {address}"))
     }
 
     async fn set_state(&self, address: &str, state: MailboxState) -> Result<()> {
-        let address = address.to_ascii_lowercase();
-        let done = sqlx::query("UPDATE mailboxes SET state = ?1 WHERE address = ?2")
-            .bind(state.as_str())
-            .bind(&address)
-            .execute(&self.writer)
+        self.update_mailbox(address, "state", state.as_str().to_string(), "state")
             .await
-            .map_err(|e| db_err(e, format_args!("setting the state of {address}")))?;
-        expect_row(done, || format!("mailbox {address}"))
     }
 
     async fn set_quota(&self, address: &str, quota: u64) -> Result<()> {
-        let address = address.to_ascii_lowercase();
         let quota = to_i64(quota, "quota")?;
-        let done = sqlx::query("UPDATE mailboxes SET quota = ?1 WHERE address = ?2")
-            .bind(quota)
-            .bind(&address)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err(e, format_args!("setting the quota of {address}")))?;
-        expect_row(done, || format!("mailbox {address}"))
+        self.update_mailbox(address, "quota", quota, "quota").await
     }
 
     async fn set_ordinary_mail(&self, address: &str, policy: OrdinaryMail) -> Result<()> {
+        self.update_mailbox(
+            address,
+            "ordinary_mail",
+            policy.as_str().to_string(),
+            "ordinary-mail policy",
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Sets one column of one mailbox; `NotFound` if there is no such mailbox.
+    async fn update_mailbox<T>(
+        &self,
+        address: &str,
+        column: &'static str,
+        value: T,
+        what: &str,
+    ) -> Result<()>
+    where
+        T: 'static + Send + for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
         let address = address.to_ascii_lowercase();
-        let done = sqlx::query("UPDATE mailboxes SET ordinary_mail = ?1 WHERE address = ?2")
-            .bind(policy.as_str())
+        let sql = format!("UPDATE mailboxes SET {column} = ?1 WHERE address = ?2");
+        let done = sqlx::query(&sql)
+            .bind(value)
             .bind(&address)
             .execute(&self.writer)
             .await
-            .map_err(|e| {
-                db_err(
-                    e,
-                    format_args!("setting the ordinary-mail policy of {address}"),
-                )
-            })?;
+            .map_err(|e| db_err(e, format_args!("setting the {what} of {address}")))?;
         expect_row(done, || format!("mailbox {address}"))
     }
 }
