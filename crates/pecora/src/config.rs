@@ -24,6 +24,9 @@ pub struct Config {
     /// Static routes: destination domain → `host:port` of its MX (used before DNS).
     #[serde(default)]
     pub routes: BTreeMap<String, String>,
+    /// MX lookup for the domains without a static route.
+    #[serde(default)]
+    pub dns: DnsSection,
     #[serde(default)]
     pub log: LogSection,
     /// The directory of the configuration file (not in the file).
@@ -128,6 +131,39 @@ impl LimitsSection {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// Look up MX records for domains without a static route. `false`: static routes only
+    /// (`pecora demo` writes this, so a closed test network never asks a real resolver).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The DNS server to ask (`IP:port`); absent: the system's (`/etc/resolv.conf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<SocketAddr>,
+    /// The port to connect to on MX hosts.
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+}
+
+impl Default for DnsSection {
+    fn default() -> DnsSection {
+        DnsSection {
+            enabled: true,
+            resolver: None,
+            smtp_port: default_smtp_port(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
@@ -175,6 +211,64 @@ impl Config {
         if !self.provider.service_mailbox.contains('@') {
             bail!("provider.service_mailbox must be an address");
         }
+        if self.dns.smtp_port == 0 {
+            bail!("dns.smtp_port must not be 0");
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../docs/pecora.example.toml");
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c: Config = toml::from_str(EXAMPLE).unwrap();
+        assert!(c.dns.enabled);
+        assert_eq!(c.dns.resolver, None);
+        assert_eq!(c.dns.smtp_port, 25);
+        assert_eq!(c.routes.len(), 1);
+    }
+
+    /// The example without its `[dns]` section.
+    fn without_dns() -> String {
+        let mut inside = false;
+        let mut out = String::new();
+        for line in EXAMPLE.lines() {
+            if line.starts_with('[') {
+                inside = line.starts_with("[dns]");
+            }
+            if !inside {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn dns_section_is_optional_and_strict() {
+        let base = without_dns();
+        let c: Config = toml::from_str(&base).unwrap();
+        assert!(c.dns.enabled);
+        assert_eq!(c.dns.resolver, None);
+        assert_eq!(c.dns.smtp_port, 25);
+
+        let with = format!("{base}[dns]\nresolver = \"127.0.0.1:5353\"\nsmtp_port = 2525\n");
+        let c: Config = toml::from_str(&with).unwrap();
+        assert_eq!(c.dns.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(c.dns.smtp_port, 2525);
+        assert!(c.dns.enabled);
+
+        let off = format!("{base}[dns]\nenabled = false\n");
+        assert!(!toml::from_str::<Config>(&off).unwrap().dns.enabled);
+
+        let typo = format!("{base}[dns]\nresolvers = \"127.0.0.1:53\"\n");
+        assert!(toml::from_str::<Config>(&typo).is_err());
+        let no_port = format!("{base}[dns]\nresolver = \"127.0.0.1\"\n");
+        assert!(toml::from_str::<Config>(&no_port).is_err());
     }
 }

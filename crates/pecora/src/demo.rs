@@ -13,7 +13,7 @@ use smime::testca::TestCa;
 use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
 
 use crate::config::{
-    Config, IndexSection, LimitsSection, ListenSection, LogSection, ProviderSection,
+    Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, ProviderSection,
     SigningSection, TlsSection, TrustSection,
 };
 use crate::provider::Provider;
@@ -95,7 +95,9 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
         let (cert, key) = ca.provider(name, &email)?;
         std::fs::write(pdir.join("signing-cert.pem"), &cert)?;
         std::fs::write(pdir.join("signing-key.pem"), &key)?;
-        let (tls_cert, tls_key) = ca.server(&["127.0.0.1", "localhost"])?;
+        // Also the MX host name, for peers that find us through DNS rather than a route.
+        let mx_host = format!("mx.{domain}");
+        let (tls_cert, tls_key) = ca.server(&["127.0.0.1", "localhost", &mx_host])?;
         std::fs::write(pdir.join("tls-cert.pem"), tls_cert)?;
         std::fs::write(pdir.join("tls-key.pem"), tls_key)?;
         let der = openssl::x509::X509::from_pem(&cert)?.to_der()?;
@@ -113,7 +115,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
                 domain: domain.to_string(),
                 service_mailbox: service_mailbox.clone(),
                 data_dir: PathBuf::from("data"),
-                hostname: format!("mx.{domain}"),
+                hostname: mx_host.clone(),
                 node: 0,
             },
             signing: SigningSection {
@@ -139,6 +141,11 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
             },
             limits: LimitsSection::default(),
             routes: routes.clone(),
+            // A closed network: static routes only, no queries to the system's resolver.
+            dns: DnsSection {
+                enabled: false,
+                ..DnsSection::default()
+            },
             log: LogSection::default(),
             base: pdir.clone(),
         };

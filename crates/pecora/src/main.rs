@@ -8,6 +8,7 @@ mod admin;
 mod config;
 mod demo;
 mod log;
+mod mx;
 mod provider;
 mod sample;
 mod verify;

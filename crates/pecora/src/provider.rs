@@ -24,6 +24,7 @@ use store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::mx::{MxResolver, Resolution, Target};
 
 /// How often the relay looks at the queue.
 const RELAY_INTERVAL: Duration = Duration::from_millis(500);
@@ -134,6 +135,7 @@ impl Provider {
         let pems: Vec<&[u8]> = self.trust_pems.iter().map(Vec::as_slice).collect();
         let transport = Arc::new(SmtpTransport {
             routes: routes(&c.routes)?,
+            mx: c.dns.enabled.then(|| MxResolver::new(&c.dns)),
             client: smtp::ClientConfig {
                 helo: c.provider.hostname.clone(),
                 tls: smtp::tls_client_config(&pems)
@@ -219,16 +221,15 @@ fn node_id(configured: u64) -> u64 {
     openssl::rand::rand_bytes(&mut b).map_or(std::process::id().into(), |_| u64::from_be_bytes(b))
 }
 
-fn routes(
-    config: &BTreeMap<String, String>,
-) -> anyhow::Result<BTreeMap<String, (SocketAddr, String)>> {
+fn routes(config: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, Target>> {
     config
         .iter()
         .map(|(domain, target)| {
             let addr: SocketAddr = target
                 .parse()
                 .with_context(|| format!("route for {domain}: {target:?} is not host:port"))?;
-            Ok((domain.to_ascii_lowercase(), (addr, addr.ip().to_string())))
+            let host = addr.ip().to_string();
+            Ok((domain.to_ascii_lowercase(), Target { host, addr }))
         })
         .collect()
 }
@@ -334,10 +335,33 @@ impl Handler for MxDoor {
     }
 }
 
-/// Relays over SMTP with mandatory STARTTLS, to static routes.
+/// Relays over SMTP with mandatory STARTTLS: to the static route of the domain if it has one,
+/// else to its MX hosts from DNS (unless `[dns] enabled = false`).
 struct SmtpTransport {
-    routes: BTreeMap<String, (SocketAddr, String)>,
+    routes: BTreeMap<String, Target>,
+    mx: Option<MxResolver>,
     client: smtp::ClientConfig,
+}
+
+impl SmtpTransport {
+    /// Where to try, in order; `Ok(None)` when the domain accepts no mail (null MX).
+    async fn targets(&self, domain: &str) -> Result<Option<(Vec<Target>, Vec<String>)>, String> {
+        if let Some(route) = self.routes.get(&domain.to_ascii_lowercase()) {
+            return Ok(Some((vec![route.clone()], Vec::new())));
+        }
+        let Some(mx) = &self.mx else {
+            return Err(format!(
+                "no route to {domain}: add it under [routes] (MX lookup is off: [dns] enabled = false)"
+            ));
+        };
+        match mx.resolve(domain).await? {
+            Resolution::NullMx => Ok(None),
+            Resolution::Targets {
+                targets,
+                unresolved,
+            } => Ok(Some((targets, unresolved))),
+        }
+    }
 }
 
 #[async_trait]
@@ -349,19 +373,37 @@ impl Transport for SmtpTransport {
         rcpt_to: &[String],
         message: &[u8],
     ) -> Result<Vec<(String, Outcome)>, String> {
-        let Some((addr, name)) = self.routes.get(&domain.to_ascii_lowercase()) else {
-            return Err(format!(
-                "no route to {domain}: add it under [routes] (MX lookup is not implemented yet)"
-            ));
+        let Some((targets, mut failures)) = self.targets(domain).await? else {
+            let why = format!("556 5.1.10 {domain} accepts no mail (null MX, RFC 7505)");
+            return Ok(rcpt_to
+                .iter()
+                .map(|r| (r.clone(), Outcome::Permanent(why.clone())))
+                .collect());
         };
         let env = smtp::Envelope {
             mail_from: mail_from.to_string(),
             rcpt_to: rcpt_to.to_vec(),
             size_hint: Some(message.len() as u64),
         };
-        let delivery = smtp::send(*addr, name, &self.client, &env, message)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut delivery = None;
+        for target in &targets {
+            match smtp::send(target.addr, &target.host, &self.client, &env, message).await {
+                Ok(d) => {
+                    delivery = Some(d);
+                    break;
+                }
+                Err(e) => {
+                    tracing::info!(domain, host = %target.host, addr = %target.addr, error = %e, "MX host failed, trying the next");
+                    failures.push(format!("{} ({}): {e}", target.host, target.addr));
+                }
+            }
+        }
+        let Some(delivery) = delivery else {
+            return Err(format!(
+                "could not deliver to {domain}: {}",
+                failures.join("; ")
+            ));
+        };
         let outcome = |o: &smtp::Outcome| match o {
             smtp::Outcome::Accepted(r) => Outcome::Delivered(r.to_string()),
             smtp::Outcome::Temporary(r) => Outcome::Temporary(r.to_string()),

@@ -3,6 +3,9 @@
 //! Every message a mailbox ends up with is checked with `pecora verify` against the demo CA,
 //! the `openssl` CLI, and `xmllint --dtdvalid`.
 
+#[path = "support/dns_responder.rs"]
+mod dns_responder;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -24,15 +27,19 @@ impl Drop for Net {
     }
 }
 
+fn spawn_demo(dir: &Path) -> Child {
+    Command::new(PECORA)
+        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start pecora demo")
+}
+
 impl Net {
     fn start() -> Net {
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(PECORA)
-            .args(["demo", "--dir", dir.path().to_str().unwrap()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start pecora demo");
+        let child = spawn_demo(dir.path());
         let json = dir.path().join("demo.json");
         let mut net = Net {
             dir,
@@ -41,15 +48,32 @@ impl Net {
         };
         wait_until(Duration::from_secs(60), "demo.json", || json.exists());
         net.demo = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        net.wait_listening();
+        net
+    }
+
+    fn wait_listening(&self) {
         for p in 0..2 {
             for port in ["submission_port", "mx_port"] {
-                let port = net.demo["providers"][p][port].as_u64().unwrap();
+                let port = self.demo["providers"][p][port].as_u64().unwrap();
                 wait_until(Duration::from_secs(30), "listening", || {
                     std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok()
                 });
             }
         }
-        net
+    }
+
+    /// Stops the network, lets `edit` change provider p's `pecora.toml`, and starts it again
+    /// (the demo reuses its demo.json, configurations and data).
+    fn reconfigure(&mut self, p: usize, edit: impl FnOnce(&mut toml::Table)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let path = self.config(p);
+        let mut config: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        edit(&mut config);
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        self.child = spawn_demo(self.dir.path());
+        self.wait_listening();
     }
 
     fn ca(&self) -> String {
@@ -678,4 +702,75 @@ fn same_provider_delivery_runs_the_full_chain() {
     net.verify(&net.wait_for(0, &anna, "posta-certificata", 1));
     net.verify(&net.wait_for(0, "ricevute@pec.uno.example", "presa-in-carico", 1));
     net.verify(&net.wait_for(0, &mario, "avvenuta-consegna-completa", 1));
+}
+
+#[test]
+fn relay_finds_the_peer_through_dns() {
+    use dns_responder::{Responder, Zone};
+    use std::net::Ipv4Addr;
+
+    let mut net = Net::start();
+    // Provider due's MX door, found through a DNS server on loopback: a preferred exchange
+    // where nothing listens (127.0.0.2), then the real one, named as in its TLS certificate.
+    let dns = Responder::start(
+        Zone::new()
+            .mx("pec.due.example", 10, "mx.pec.due.example.")
+            .mx("pec.due.example", 5, "mx-spento.pec.due.example.")
+            .a("mx.pec.due.example", Ipv4Addr::LOCALHOST)
+            .a("mx-spento.pec.due.example", Ipv4Addr::new(127, 0, 0, 2))
+            .mx("nullo.example", 0, "."),
+    );
+    let due_mx: i64 = net.port(1, "mx_port").parse().unwrap();
+    net.reconfigure(0, |config| {
+        let routes = config["routes"].as_table_mut().unwrap();
+        assert!(routes.remove("pec.due.example").is_some());
+        let mut section = toml::Table::new();
+        section.insert("enabled".into(), true.into());
+        section.insert("resolver".into(), dns.addr.to_string().into());
+        section.insert("smtp_port".into(), due_mx.into());
+        config.insert("dns".into(), section.into());
+    });
+
+    let (mario, _) = net.user(0, 0);
+    let (ufficio, _) = net.user(1, 0);
+    let esterno = "qualcuno@nullo.example";
+    let msg = message(
+        &mario,
+        &format!("{ufficio}, {esterno}"),
+        None,
+        "Via DNS",
+        "",
+    );
+    let reply = net.submit(0, 0, &mario, &[&ufficio, esterno], &msg);
+    assert_eq!(reply["code"], 250, "{reply}");
+    let id = identificativo(&reply);
+
+    // The whole chain, through DNS.
+    net.verify(&net.wait_for(0, &mario, "accettazione", 1));
+    let busta = net.wait_for(1, &ufficio, "posta-certificata", 1);
+    assert_eq!(
+        net.verify(&busta)[0]["daticert"]["identificativo"],
+        id.as_str()
+    );
+    let consegna = net.wait_for(0, &mario, "avvenuta-consegna-completa", 1);
+    assert_eq!(
+        net.verify(&consegna)[0]["daticert"]["consegna"],
+        ufficio.as_str()
+    );
+    assert!(dns.asked_for("pec.due.example") >= 1);
+    assert!(dns.asked_for("mx-spento.pec.due.example") >= 1);
+    assert!(dns.asked_for("mx.pec.due.example") >= 1);
+
+    // The null MX domain accepts no mail: an avviso di mancata consegna for the ordinary
+    // recipient, at once rather than after retries.
+    let avviso = net.wait_for(0, &mario, "errore-consegna", 1);
+    let r = &net.verify(&avviso)[0];
+    assert_eq!(r["daticert"]["consegna"], esterno);
+    assert_eq!(r["daticert"]["identificativo"], id.as_str());
+    let esteso = r["daticert"]["errore_esteso"].as_str().unwrap();
+    assert!(
+        esteso.contains("nullo.example accepts no mail (null MX"),
+        "{esteso}"
+    );
+    assert!(dns.asked_for("nullo.example") >= 1);
 }
