@@ -36,8 +36,6 @@ pub const INBOX: &str = "INBOX";
 pub struct Settings {
     /// `gestore-emittente` and the mail domain of the signing certificate.
     pub gestore: Gestore,
-    /// This provider's service mailbox (`mailReceipt` in the index).
-    pub service_mailbox: String,
     pub limiti: Limiti,
     /// Digest for the breve receipts' `.hash` parts.
     pub hash: HashAlg,

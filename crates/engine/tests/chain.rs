@@ -119,7 +119,6 @@ async fn network() -> (Vec<Gestore>, Arc<ManualClock>) {
                 nome: name.to_string(),
                 dominio: domain.to_string(),
             },
-            service_mailbox: format!("ricevute@{domain}"),
             limiti: Default::default(),
             hash: pec::HashAlg::Sha1,
             node: 7,

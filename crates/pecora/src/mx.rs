@@ -9,10 +9,11 @@
 //!
 //! The corner cases, decided here and nowhere else:
 //! * no MX records (the name exists): the domain itself is the only exchange (*implicit MX*);
-//! * a null MX (RFC 7505: a lone MX whose exchange is the root, `.`): the domain accepts no
-//!   mail; a permanent verdict, not something to retry;
-//! * the domain does not exist (NXDOMAIN), a DNS failure or a timeout, or no exchange with an
-//!   address: an error, which the relay treats as temporary and retries later.
+//! * a null MX (RFC 7505: a lone MX whose exchange is the root, `.`), or a domain that does
+//!   not exist (NXDOMAIN): the domain accepts no mail; a permanent verdict, not something to
+//!   retry (for an ordinary recipient the sender gets an avviso di mancata consegna);
+//! * a DNS failure or a timeout, or no exchange with an address: an error, which the relay
+//!   treats as temporary and retries later.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,8 +43,9 @@ pub enum Resolution {
         targets: Vec<Target>,
         unresolved: Vec<String>,
     },
-    /// The domain publishes a null MX (RFC 7505): it accepts no mail at all.
-    NullMx,
+    /// The domain accepts no mail at all (null MX, or it does not exist): the SMTP-style
+    /// reason to report for every recipient.
+    Undeliverable(String),
 }
 
 /// The exchanges to try, from a domain's MX records.
@@ -157,14 +159,20 @@ impl MxResolver {
                 })
                 .collect(),
             Err(e) if e.is_nx_domain() => {
-                return Err(format!("{domain} does not exist in DNS (NXDOMAIN)"));
+                return Ok(Resolution::Undeliverable(format!(
+                    "550 5.1.2 {domain} does not exist in DNS (NXDOMAIN)"
+                )));
             }
             Err(e) if e.is_no_records_found() => Vec::new(),
             Err(e) => return Err(format!("MX lookup for {domain} failed: {e}")),
         };
         let implicit = records.is_empty();
         let hosts = match exchanges(domain, &records) {
-            Exchanges::Null => return Ok(Resolution::NullMx),
+            Exchanges::Null => {
+                return Ok(Resolution::Undeliverable(format!(
+                    "556 5.1.10 {domain} accepts no mail (null MX, RFC 7505)"
+                )));
+            }
             Exchanges::Hosts(hosts) => hosts,
         };
         let mut targets = Vec::new();
@@ -338,11 +346,17 @@ mod tests {
             })
         );
         // Null MX: no mail, a verdict rather than an error.
-        assert_eq!(mx.resolve("nullo.example").await, Ok(Resolution::NullMx));
+        assert!(matches!(
+            mx.resolve("nullo.example").await,
+            Ok(Resolution::Undeliverable(why)) if why.starts_with("556 5.1.10")
+        ));
+        // No such domain: also a verdict.
+        assert!(matches!(
+            mx.resolve("inesistente.example").await,
+            Ok(Resolution::Undeliverable(why)) if why.contains("NXDOMAIN")
+        ));
 
-        // Errors, all temporary: no such domain, no address anywhere, no answer.
-        let e = mx.resolve("inesistente.example").await.unwrap_err();
-        assert!(e.contains("NXDOMAIN"), "{e}");
+        // Errors, all temporary: no address anywhere, no answer.
         let e = mx.resolve("senza-indirizzi.example").await.unwrap_err();
         assert!(
             e.contains("no MX host of senza-indirizzi.example has an address"),

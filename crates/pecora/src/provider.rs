@@ -73,6 +73,7 @@ impl Provider {
         let trust = (!trust.is_empty()).then_some(trust);
         let index = Index::load(&index_path, trust.as_ref())
             .with_context(|| format!("loading the index {}", index_path.display()))?;
+        check_own_record(&config, &index, &signer)?;
         let index = SharedIndex::new(index);
         let store = SqliteStore::open(&config.path(&config.provider.data_dir))
             .await
@@ -82,7 +83,6 @@ impl Provider {
                 nome: config.provider.name.clone(),
                 dominio: config.provider.domain.to_ascii_lowercase(),
             },
-            service_mailbox: config.provider.service_mailbox.to_ascii_lowercase(),
             limiti: config.limits.limiti(),
             hash: pec::HashAlg::Sha1,
             node: node_id(config.provider.node),
@@ -210,6 +210,32 @@ impl Provider {
         }
         Ok(())
     }
+}
+
+/// Our own record in the index must match our configuration: other gestori look our
+/// signature up there, and send presa in carico to its `mailReceipt`.
+fn check_own_record(config: &Config, index: &Index, signer: &smime::Signer) -> anyhow::Result<()> {
+    let domain = &config.provider.domain;
+    let Some(ours) = index.provider_by_domain(domain) else {
+        anyhow::bail!("the index lists no gestore for {domain}: add this provider's record");
+    };
+    if !ours
+        .mail_receipt
+        .eq_ignore_ascii_case(&config.provider.service_mailbox)
+    {
+        anyhow::bail!(
+            "the index gives {} as this provider's mailReceipt, the configuration {}",
+            ours.mail_receipt,
+            config.provider.service_mailbox
+        );
+    }
+    if !ours.has_certificate(&signer.certificate().to_der()?) {
+        anyhow::bail!(
+            "the signing certificate is not among {}'s providerCertificate values in the index: other gestori would refuse our messages",
+            ours.name
+        );
+    }
+    Ok(())
 }
 
 /// A node id for identificativi: the configured one, or a random one per start.
@@ -344,23 +370,20 @@ struct SmtpTransport {
 }
 
 impl SmtpTransport {
-    /// Where to try, in order; `Ok(None)` when the domain accepts no mail (null MX).
-    async fn targets(&self, domain: &str) -> Result<Option<(Vec<Target>, Vec<String>)>, String> {
+    /// Where to try, in order: the static route, else what DNS says.
+    async fn resolve(&self, domain: &str) -> Result<Resolution, String> {
         if let Some(route) = self.routes.get(&domain.to_ascii_lowercase()) {
-            return Ok(Some((vec![route.clone()], Vec::new())));
+            return Ok(Resolution::Targets {
+                targets: vec![route.clone()],
+                unresolved: Vec::new(),
+            });
         }
         let Some(mx) = &self.mx else {
             return Err(format!(
                 "no route to {domain}: add it under [routes] (MX lookup is off: [dns] enabled = false)"
             ));
         };
-        match mx.resolve(domain).await? {
-            Resolution::NullMx => Ok(None),
-            Resolution::Targets {
-                targets,
-                unresolved,
-            } => Ok(Some((targets, unresolved))),
-        }
+        mx.resolve(domain).await
     }
 }
 
@@ -373,12 +396,17 @@ impl Transport for SmtpTransport {
         rcpt_to: &[String],
         message: &[u8],
     ) -> Result<Vec<(String, Outcome)>, String> {
-        let Some((targets, mut failures)) = self.targets(domain).await? else {
-            let why = format!("556 5.1.10 {domain} accepts no mail (null MX, RFC 7505)");
-            return Ok(rcpt_to
-                .iter()
-                .map(|r| (r.clone(), Outcome::Permanent(why.clone())))
-                .collect());
+        let (targets, mut failures) = match self.resolve(domain).await? {
+            Resolution::Targets {
+                targets,
+                unresolved,
+            } => (targets, unresolved),
+            Resolution::Undeliverable(why) => {
+                return Ok(rcpt_to
+                    .iter()
+                    .map(|r| (r.clone(), Outcome::Permanent(why.clone())))
+                    .collect());
+            }
         };
         let env = smtp::Envelope {
             mail_from: mail_from.to_string(),
