@@ -14,6 +14,7 @@ pub mod clock;
 pub mod legal;
 pub mod reception;
 pub mod relay;
+pub mod timers;
 
 use std::sync::Arc;
 

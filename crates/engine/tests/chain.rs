@@ -25,7 +25,17 @@ struct Gestore {
 }
 
 /// Routes each job to the engine that hosts its domain.
-struct Loopback(Vec<Arc<Engine>>);
+struct Loopback(Vec<Arc<Engine>>, Mode);
+
+/// How the network between the two gestori behaves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Normal,
+    /// Provider Due is unreachable.
+    DueDown,
+    /// Due takes charge, but its consegna receipts never arrive.
+    ConsegnaLost,
+}
 
 #[async_trait]
 impl Transport for Loopback {
@@ -36,6 +46,15 @@ impl Transport for Loopback {
         rcpt_to: &[String],
         message: &[u8],
     ) -> Result<Vec<(String, Outcome)>, String> {
+        if self.1 == Mode::DueDown && domain == "pec.due.test" {
+            return Err("connection refused".into());
+        }
+        let consegna = pec::classify(message)
+            .is_ok_and(|c| matches!(c.kind, Some(pec::Kind::AvvenutaConsegna(_))));
+        if self.1 == Mode::ConsegnaLost && consegna {
+            let lost = Outcome::Delivered("lost on the way".into());
+            return Ok(rcpt_to.iter().map(|r| (r.clone(), lost.clone())).collect());
+        }
         for e in &self.0 {
             if e.hosts(domain).await.map_err(|e| e.to_string())? {
                 let env = Envelope {
@@ -142,7 +161,11 @@ async fn network() -> (Vec<Gestore>, Arc<ManualClock>) {
 }
 
 async fn relay_all(g: &[Gestore]) {
-    let transport = Loopback(g.iter().map(|g| g.engine.clone()).collect());
+    relay_in(g, Mode::Normal).await;
+}
+
+async fn relay_in(g: &[Gestore], mode: Mode) {
+    let transport = Loopback(g.iter().map(|g| g.engine.clone()).collect(), mode);
     // Enough passes for busta → presa/consegna → delivery.
     for _ in 0..4 {
         for x in g {
@@ -317,5 +340,180 @@ async fn permanent_failure_for_an_ordinary_recipient_reaches_the_sender() {
     assert!(
         uno.store().queued().await.unwrap().is_empty(),
         "a permanent failure is not retried"
+    );
+}
+
+/// Moves the clock, then runs what a provider runs every minute: relay and timers.
+async fn at_hour(
+    g: &[Gestore],
+    clock: &ManualClock,
+    start: jiff::Timestamp,
+    hours: i64,
+    mode: Mode,
+) {
+    let target = start
+        .checked_add(jiff::SignedDuration::from_hours(hours))
+        .unwrap();
+    let now = clock.now().timestamp();
+    clock.advance(target.duration_since(now));
+    relay_in(g, mode).await;
+    for x in g {
+        x.engine.tick_timers().await.unwrap();
+    }
+}
+
+async fn send_one(g: &[Gestore], to: &[&str]) -> String {
+    let env = Envelope {
+        mail_from: "mario@pec.uno.test".into(),
+        rcpt_to: to.iter().map(|s| s.to_string()).collect(),
+    };
+    let Submitted::Accettato { identificativo } = g[0]
+        .engine
+        .submit(&env, &message("mario@pec.uno.test", &to.join(", ")))
+        .await
+        .unwrap()
+    else {
+        panic!("not accepted");
+    };
+    identificativo
+}
+
+/// The timeout notices in mario's INBOX, as (recipient, 12 or 24).
+async fn timeouts(e: &Engine) -> Vec<(String, u8)> {
+    let mut out = Vec::new();
+    for m in e
+        .store()
+        .messages("mario@pec.uno.test", engine::INBOX)
+        .await
+        .unwrap()
+    {
+        let Some(kind) = m.kind.as_deref() else {
+            continue;
+        };
+        let hours = match kind {
+            "preavviso-errore-consegna-12h" => 12,
+            "preavviso-errore-consegna-24h" => 24,
+            _ => continue,
+        };
+        let c = pec::classify(&e.store().get(&m.blob).await.unwrap()).unwrap();
+        assert_eq!(
+            c.headers.x_ricevuta.as_deref(),
+            Some("preavviso-errore-consegna")
+        );
+        assert!(
+            c.headers
+                .subject
+                .unwrap()
+                .starts_with("AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: ")
+        );
+        out.push((c.daticert.unwrap().consegna.unwrap(), hours));
+    }
+    out
+}
+
+#[tokio::test]
+async fn peer_down_gives_both_notices_then_delivery_without_duplicates() {
+    let (g, clock) = network().await;
+    let start = clock.now().timestamp();
+    // One certified recipient at the silent peer, one ordinary recipient (never tracked).
+    send_one(&g, &["anna@pec.due.test", "chi@posta.ordinaria.test"]).await;
+    at_hour(&g, &clock, start, 11, Mode::DueDown).await;
+    assert!(
+        timeouts(&g[0].engine).await.is_empty(),
+        "nothing before 12 h"
+    );
+    at_hour(&g, &clock, start, 12, Mode::DueDown).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await,
+        [("anna@pec.due.test".to_string(), 12)]
+    );
+    at_hour(&g, &clock, start, 21, Mode::DueDown).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await.len(),
+        1,
+        "the final notice not before 22 h"
+    );
+    at_hour(&g, &clock, start, 22, Mode::DueDown).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await,
+        [
+            ("anna@pec.due.test".to_string(), 12),
+            ("anna@pec.due.test".to_string(), 24)
+        ]
+    );
+    at_hour(&g, &clock, start, 23, Mode::DueDown).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await.len(),
+        2,
+        "each notice exactly once"
+    );
+    assert!(
+        g[0].engine.store().open_entries().await.unwrap().is_empty(),
+        "tracking ends"
+    );
+
+    // The peer comes back: the busta is delivered (the relay kept it), receipts once each.
+    at_hour(&g, &clock, start, 30, Mode::Normal).await;
+    at_hour(&g, &clock, start, 31, Mode::Normal).await;
+    assert_eq!(
+        kinds(&g[1].engine, "anna@pec.due.test").await,
+        ["posta-certificata"]
+    );
+    let inbox = kinds(&g[0].engine, "mario@pec.uno.test").await;
+    assert_eq!(
+        inbox
+            .iter()
+            .filter(|k| k.starts_with("avvenuta-consegna"))
+            .count(),
+        1,
+        "{inbox:?}"
+    );
+    assert_eq!(timeouts(&g[0].engine).await.len(), 2);
+}
+
+#[tokio::test]
+async fn presa_in_carico_without_consegna_gives_only_the_24h_notice() {
+    let (g, clock) = network().await;
+    let start = clock.now().timestamp();
+    send_one(&g, &["anna@pec.due.test"]).await;
+    at_hour(&g, &clock, start, 1, Mode::ConsegnaLost).await;
+    assert_eq!(
+        kinds(&g[0].engine, "ricevute@pec.uno.test").await,
+        ["presa-in-carico"]
+    );
+    at_hour(&g, &clock, start, 13, Mode::ConsegnaLost).await;
+    assert!(
+        timeouts(&g[0].engine).await.is_empty(),
+        "a presa in carico stops the 12 h notice"
+    );
+    at_hour(&g, &clock, start, 22, Mode::ConsegnaLost).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await,
+        [("anna@pec.due.test".to_string(), 24)]
+    );
+}
+
+#[tokio::test]
+async fn late_consegna_gives_only_the_12h_notice() {
+    let (g, clock) = network().await;
+    let start = clock.now().timestamp();
+    send_one(&g, &["anna@pec.due.test"]).await;
+    at_hour(&g, &clock, start, 12, Mode::DueDown).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await,
+        [("anna@pec.due.test".to_string(), 12)]
+    );
+    // The relay's backoff has passed by 15 h: delivery and consegna arrive.
+    at_hour(&g, &clock, start, 15, Mode::Normal).await;
+    at_hour(&g, &clock, start, 16, Mode::Normal).await;
+    assert!(
+        kinds(&g[0].engine, "mario@pec.uno.test")
+            .await
+            .contains(&"avvenuta-consegna-completa".to_string())
+    );
+    at_hour(&g, &clock, start, 23, Mode::Normal).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await,
+        [("anna@pec.due.test".to_string(), 12)]
     );
 }
