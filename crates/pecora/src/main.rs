@@ -10,6 +10,7 @@ mod demo;
 mod log;
 mod mx;
 mod provider;
+mod queue;
 mod sample;
 mod verify;
 
@@ -47,6 +48,13 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// The relay queue: list what waits, retry now.
+    Queue {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: queue::QueueCommand,
     },
     /// The legal log: verify the chain, show a message's history, re-issue its receipts.
     Log {
@@ -121,6 +129,10 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Log { config, command } => block_on(log::run(&config, command)),
+        Command::Queue { config, command } => block_on(async move {
+            queue::run(&config, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,

@@ -774,3 +774,57 @@ fn relay_finds_the_peer_through_dns() {
     );
     assert!(dns.asked_for("nullo.example") >= 1);
 }
+
+#[test]
+fn queue_shows_and_retries_jobs_that_cannot_leave() {
+    let net = Net::start();
+    let (mario, _) = net.user(0, 0);
+    // An ordinary recipient in a domain with no route (the demo does no DNS).
+    let esterno = "chi@nessuna.rotta.example";
+    let msg = message(&mario, esterno, None, "in coda", "");
+    let reply = net.submit(0, 0, &mario, &[esterno], &msg);
+    let id = identificativo(&reply);
+    let config = net.config(0);
+    let list = |net: &Net| -> Vec<Value> {
+        let out = net.pecora(&["queue", "--config", &config, "list", "--json"]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    wait_until(Duration::from_secs(30), "a failed attempt", || {
+        list(&net)
+            .iter()
+            .any(|j| j["identificativo"] == id.as_str() && j["attempts"].as_u64() >= Some(1))
+    });
+    let job = list(&net)
+        .into_iter()
+        .find(|j| j["identificativo"] == id.as_str())
+        .unwrap();
+    assert_eq!(job["domain"], "nessuna.rotta.example");
+    assert!(
+        job["last_error"].as_str().unwrap().contains("no route"),
+        "{job}"
+    );
+    let before = job["attempts"].as_u64().unwrap();
+    let retry = net.pecora(&[
+        "queue",
+        "--config",
+        &config,
+        "retry",
+        &job["id"].to_string(),
+    ]);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let after = list(&net)
+        .into_iter()
+        .find(|j| j["identificativo"] == id.as_str())
+        .unwrap();
+    assert!(after["attempts"].as_u64().unwrap() > before);
+    let missing = net.pecora(&["queue", "--config", &config, "retry", "999999"]);
+    assert!(!missing.status.success());
+}
