@@ -29,6 +29,9 @@ pub struct Config {
     pub dns: DnsSection,
     #[serde(default)]
     pub log: LogSection,
+    /// The virus scanner (clamd); absent: nothing is scanned, and `serve` warns at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub antivirus: Option<AntivirusSection>,
     /// The directory of the configuration file (not in the file).
     #[serde(skip)]
     pub base: PathBuf,
@@ -179,6 +182,43 @@ impl Default for LogSection {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AntivirusSection {
+    /// Where clamd listens: `tcp:HOST:PORT` or `unix:/path/to/clamd.ctl`.
+    pub clamd: String,
+    /// How long connecting, sending each chunk, and waiting for the verdict may take.
+    #[serde(default = "default_antivirus_timeout")]
+    pub timeout_seconds: u64,
+    /// What happens when clamd cannot give a verdict.
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
+}
+
+fn default_antivirus_timeout() -> u64 {
+    engine::antivirus::Clamd::DEFAULT_TIMEOUT.as_secs()
+}
+
+/// The policy when the scanner cannot answer. There is deliberately no "accept unscanned":
+/// a certification must never stand on a message nobody scanned (spec §9.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// SMTP temporary failure (451): the client or the peer gestore retries later.
+    #[default]
+    Tempfail,
+}
+
+impl AntivirusSection {
+    /// The configured clamd.
+    pub fn clamd(&self) -> anyhow::Result<engine::antivirus::Clamd> {
+        let address: engine::antivirus::ClamdAddress =
+            self.clamd.parse().context("antivirus.clamd")?;
+        Ok(engine::antivirus::Clamd::new(address)
+            .with_timeout(std::time::Duration::from_secs(self.timeout_seconds)))
+    }
+}
+
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text =
@@ -214,6 +254,12 @@ impl Config {
         if self.dns.smtp_port == 0 {
             bail!("dns.smtp_port must not be 0");
         }
+        if let Some(av) = &self.antivirus {
+            if av.timeout_seconds == 0 {
+                bail!("antivirus.timeout_seconds must not be 0");
+            }
+            av.clamd()?;
+        }
         Ok(())
     }
 }
@@ -231,6 +277,10 @@ mod tests {
         assert_eq!(c.dns.resolver, None);
         assert_eq!(c.dns.smtp_port, 25);
         assert_eq!(c.routes.len(), 1);
+        let av = c.antivirus.unwrap();
+        assert_eq!(av.clamd, "unix:/run/clamav/clamd.ctl");
+        assert_eq!(av.timeout_seconds, 30);
+        assert_eq!(av.on_unavailable, OnUnavailable::Tempfail);
     }
 
     /// The example without its `[dns]` section.
@@ -270,5 +320,64 @@ mod tests {
         assert!(toml::from_str::<Config>(&typo).is_err());
         let no_port = format!("{base}[dns]\nresolver = \"127.0.0.1\"\n");
         assert!(toml::from_str::<Config>(&no_port).is_err());
+    }
+
+    /// The example without its `[antivirus]` section.
+    fn without_antivirus() -> String {
+        let mut inside = false;
+        let mut out = String::new();
+        for line in EXAMPLE.lines() {
+            if line.starts_with('[') {
+                inside = line.starts_with("[antivirus]");
+            }
+            if !inside {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Parses and validates like `Config::load`.
+    fn load(text: &str) -> anyhow::Result<Config> {
+        let c: Config = toml::from_str(text)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn antivirus_section_is_optional_and_strict() {
+        let base = without_antivirus();
+        assert!(load(&base).unwrap().antivirus.is_none());
+
+        let tcp = format!("{base}[antivirus]\nclamd = \"tcp:127.0.0.1:3310\"\n");
+        let av = load(&tcp).unwrap().antivirus.unwrap();
+        assert_eq!(av.timeout_seconds, 30);
+        assert_eq!(av.on_unavailable, OnUnavailable::Tempfail);
+        let clamd = av.clamd().unwrap();
+        assert_eq!(clamd.address().to_string(), "tcp:127.0.0.1:3310");
+        assert_eq!(clamd.timeout(), std::time::Duration::from_secs(30));
+
+        let unix = format!(
+            "{base}[antivirus]\nclamd = \"unix:/run/clamav/clamd.ctl\"\ntimeout_seconds = 5\non_unavailable = \"tempfail\"\n"
+        );
+        let clamd = load(&unix).unwrap().antivirus.unwrap().clamd().unwrap();
+        assert_eq!(clamd.address().to_string(), "unix:/run/clamav/clamd.ctl");
+        assert_eq!(clamd.timeout(), std::time::Duration::from_secs(5));
+
+        for bad in [
+            "clamd = \"127.0.0.1:3310\"",
+            "clamd = \"tcp:127.0.0.1\"",
+            "clamd = \"unix:clamd.ctl\"",
+            "clamd = \"tcp:127.0.0.1:3310\"\ntimeout_seconds = 0",
+            "clamd = \"tcp:127.0.0.1:3310\"\non_unavailable = \"accept\"",
+            "clamd = \"tcp:127.0.0.1:3310\"\ntimeout = 30",
+            "timeout_seconds = 30",
+        ] {
+            assert!(
+                load(&format!("{base}[antivirus]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

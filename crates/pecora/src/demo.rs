@@ -147,6 +147,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
                 ..DnsSection::default()
             },
             log: LogSection::default(),
+            antivirus: None,
             base: pdir.clone(),
         };
         let config_path = pdir.join("pecora.toml");

@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use engine::access::Submitted;
 use engine::accounts::LoginError;
-use engine::antivirus::NoScan;
+use engine::antivirus::{Antivirus, Clamd, NoScan};
 use engine::clock::{Clock, SystemClock};
 use engine::reception::Received;
 use engine::relay::{Outcome, Transport};
@@ -35,6 +35,8 @@ pub struct Provider {
     index: SharedIndex,
     trust: Option<smime::TrustStore>,
     trust_pems: Vec<Vec<u8>>,
+    /// The scanner, when `[antivirus]` configures one.
+    clamd: Option<Arc<Clamd>>,
 }
 
 impl Provider {
@@ -87,6 +89,14 @@ impl Provider {
             hash: pec::HashAlg::Sha1,
             node: node_id(config.provider.node),
         };
+        let clamd = match &config.antivirus {
+            Some(av) => Some(Arc::new(av.clamd()?)),
+            None => None,
+        };
+        let antivirus: Arc<dyn Antivirus> = match &clamd {
+            Some(c) => c.clone(),
+            None => Arc::new(NoScan),
+        };
         let engine = Engine::new(
             settings,
             Arc::new(store),
@@ -94,7 +104,7 @@ impl Provider {
             signer,
             trust.clone().unwrap_or_default(),
             clock,
-            Arc::new(NoScan),
+            antivirus,
         );
         Ok(Provider {
             engine: Arc::new(engine),
@@ -102,6 +112,7 @@ impl Provider {
             index,
             trust,
             trust_pems,
+            clamd,
         })
     }
 
@@ -116,6 +127,7 @@ impl Provider {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let c = &self.config;
+        self.check_antivirus().await;
         let tls = smtp::tls_server_config(
             &std::fs::read(c.path(&c.tls.cert))?,
             &std::fs::read(c.path(&c.tls.key))?,
@@ -209,6 +221,35 @@ impl Provider {
             r.map_err(|e| anyhow!("a server task failed: {e}"))??;
         }
         Ok(())
+    }
+}
+
+impl Provider {
+    /// Says at start whether mail will be scanned. clamd being down is not fatal: it may
+    /// come up after us, and meanwhile submissions and buste get 451 and are retried.
+    async fn check_antivirus(&self) {
+        let Some(clamd) = &self.clamd else {
+            tracing::warn!(
+                "no [antivirus] section: messages are NOT scanned for viruses (spec §9.6 requires it)"
+            );
+            return;
+        };
+        let address = clamd.address();
+        match clamd.version().await {
+            Ok(version) if version.starts_with("ClamAV") => {
+                tracing::info!(%address, %version, "antivirus: clamd answers")
+            }
+            Ok(other) => tracing::warn!(
+                %address,
+                reply = %other,
+                "antivirus: unexpected VERSION reply; scanning will be tried anyway"
+            ),
+            Err(e) => tracing::warn!(
+                %address,
+                error = %e,
+                "antivirus: clamd does not answer; submissions and incoming buste get 451 until it does"
+            ),
+        }
     }
 }
 
