@@ -6,8 +6,8 @@
 //!
 //! The timers are a sweep over the open tracker rows, driven by the injected clock: whoever
 //! calls [`Engine::tick_timers`] (the provider every minute, a test after moving its clock)
-//! gets every notice that is due, exactly once — each is keyed by identificativo + recipient
-//! + kind, so a sweep repeated after a crash issues nothing twice. A sweep that runs late
+//! gets every notice that is due, exactly once — each is keyed by identificativo, recipient
+//! and kind, so a sweep repeated after a crash issues nothing twice. A sweep that runs late
 //! sends what is overdue, both notices if need be (spec case 3).
 
 use pec::{Daticert, MancataConsegna, Scadenza, Transazione, build};

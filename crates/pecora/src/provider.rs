@@ -26,6 +26,12 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::mx::{MxResolver, Resolution, Target};
 
+/// How often the sender-side timers are checked.
+const TIMER_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often the legal log is pruned to its retention.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// How often the relay looks at the queue.
 const RELAY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -190,25 +196,32 @@ impl Provider {
             relay.await;
             Ok(())
         });
-        let retention = self.engine.clone();
+        // The 12 h / 24 h notices (spec §4.4): a sweep every minute.
+        let engine = self.engine.clone();
+        tasks.spawn(periodic(TIMER_INTERVAL, stopped(), move || {
+            let engine = engine.clone();
+            async move {
+                match engine.tick_timers().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(notices = n, "timeout notices issued"),
+                    Err(e) => tracing::warn!(error = %e, "timer sweep failed"),
+                }
+            }
+        }));
+        // Legal-log retention (spec §8.3: 30 months by default), applied hourly.
+        let engine = self.engine.clone();
         let months = i64::from(c.log.retention_months);
-        let mut pruning = stopped();
-        tasks.spawn(async move {
-            // Legal-log retention (spec §8.3: 30 months by default), applied hourly.
-            loop {
-                let now = retention.clock().now().timestamp().as_second();
-                let before = now - months * 30 * 86_400;
-                match retention.store().prune(before).await {
+        tasks.spawn(periodic(RETENTION_INTERVAL, stopped(), move || {
+            let engine = engine.clone();
+            async move {
+                let now = engine.clock().now().timestamp().as_second();
+                match engine.store().prune(now - months * 30 * 86_400).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(events = n, "legal log: events past retention removed"),
                     Err(e) => tracing::warn!(error = %e, "legal log pruning failed"),
                 }
-                tokio::select! {
-                    _ = &mut pruning => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                }
             }
-        });
+        }));
         let reloader = self.index.spawn_reloader(
             c.path(&c.index.path),
             self.trust.clone(),
@@ -249,6 +262,26 @@ impl Provider {
                 error = %e,
                 "antivirus: clamd does not answer; submissions and incoming buste get 451 until it does"
             ),
+        }
+    }
+}
+
+/// Runs `work` now and then every `interval`, until `stop` resolves.
+async fn periodic<F, W>(
+    interval: Duration,
+    stop: impl std::future::Future<Output = ()>,
+    mut work: F,
+) -> std::io::Result<()>
+where
+    F: FnMut() -> W,
+    W: std::future::Future<Output = ()>,
+{
+    tokio::pin!(stop);
+    loop {
+        work().await;
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
         }
     }
 }
