@@ -8,23 +8,20 @@
 
 #[path = "support/clamd.rs"]
 mod clamd;
+#[path = "support/gestori.rs"]
+mod gestori;
+
+use gestori::{kinds, relay_all};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use clamd::{EICAR, Options, TestClamd};
+use engine::EngineError;
 use engine::access::Submitted;
 use engine::antivirus::{Antivirus, Clamd, NoScan, Verdict};
-use engine::clock::{Clock, ManualClock};
-use engine::reception::Received;
-use engine::relay::{Outcome, Transport};
-use engine::{Engine, EngineError, Settings};
-use index::{Index, SharedIndex};
 use pec::checks::Envelope;
 use pec::daticert::Errore;
-use store::sqlite::SqliteStore;
-use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -279,141 +276,6 @@ async fn odd_replies_are_errors() {
 // ---------------------------------------------------------------------------------------
 // The engine with clamd.
 
-const DOMAINS: [(&str, &str); 2] = [("Uno PEC", "pec.uno.test"), ("Due PEC", "pec.due.test")];
-
-struct Gestori {
-    engines: Vec<Arc<Engine>>,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-/// Two gestori on SQLite stores sharing an index, with the given antivirus each.
-async fn network(antivirus: [Arc<dyn Antivirus>; 2]) -> Gestori {
-    let clock = Arc::new(ManualClock::new(
-        "2026-03-02T09:00:00+01:00[Europe/Rome]".parse().unwrap(),
-    ));
-    let ca = smime::testca::TestCa::new("test").unwrap();
-    let ca_pem = ca.cert_pem().unwrap();
-    let mut trust = smime::TrustStore::new();
-    trust.add_pem(&ca_pem).unwrap();
-    let mut certs = Vec::new();
-    let mut records = Vec::new();
-    for (name, domain) in DOMAINS {
-        let (cert, key) = ca
-            .provider(name, &format!("posta-certificata@{domain}"))
-            .unwrap();
-        let der = openssl::x509::X509::from_pem(&cert)
-            .unwrap()
-            .to_der()
-            .unwrap();
-        records.push(index::provider_record(
-            name,
-            &format!("ricevute@{domain}"),
-            &[domain],
-            &der,
-        ));
-        certs.push((cert, key));
-    }
-    let index = SharedIndex::new(Index::from_providers(records).unwrap());
-    let mut g = Gestori {
-        engines: Vec::new(),
-        _dirs: Vec::new(),
-    };
-    for (((name, domain), (cert, key)), av) in DOMAINS.iter().zip(certs).zip(antivirus) {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-        let at = clock.now().timestamp().as_second();
-        store.create_domain(domain, at).await.unwrap();
-        for local in ["mario", "anna", "ricevute"] {
-            store
-                .create_mailbox(
-                    &NewMailbox {
-                        address: format!("{local}@{domain}"),
-                        kind: MailboxKind::Standard,
-                        state: MailboxState::Attiva,
-                        quota: 0,
-                        ordinary_mail: OrdinaryMail::Rifiuta,
-                        password_hash: engine::accounts::hash_password("password1").unwrap(),
-                    },
-                    at,
-                )
-                .await
-                .unwrap();
-        }
-        let settings = Settings {
-            gestore: pec::Gestore {
-                nome: name.to_string(),
-                dominio: domain.to_string(),
-            },
-            limiti: Default::default(),
-            hash: pec::HashAlg::Sha1,
-            node: 7,
-        };
-        let signer = smime::Signer::from_pem(&cert, &key, &ca_pem).unwrap();
-        g.engines.push(Arc::new(Engine::new(
-            settings,
-            store,
-            index.clone(),
-            signer,
-            trust.clone(),
-            clock.clone(),
-            av,
-        )));
-        g._dirs.push(dir);
-    }
-    g
-}
-
-/// Hands each job to the engine hosting its domain; an engine error is a temporary failure.
-struct Loopback(Vec<Arc<Engine>>);
-
-#[async_trait]
-impl Transport for Loopback {
-    async fn send(
-        &self,
-        domain: &str,
-        mail_from: &str,
-        rcpt_to: &[String],
-        message: &[u8],
-    ) -> Result<Vec<(String, Outcome)>, String> {
-        for e in &self.0 {
-            if e.hosts(domain).await.map_err(|e| e.to_string())? {
-                let env = Envelope {
-                    mail_from: mail_from.into(),
-                    rcpt_to: rcpt_to.to_vec(),
-                };
-                let outcome = match e.receive(&env, message).await.map_err(|e| e.to_string())? {
-                    Received::Accepted(t) => Outcome::Delivered(t),
-                    Received::Refused(t) => Outcome::Permanent(t),
-                };
-                return Ok(rcpt_to
-                    .iter()
-                    .map(|r| (r.clone(), outcome.clone()))
-                    .collect());
-            }
-        }
-        Err(format!("no route to {domain}"))
-    }
-}
-
-async fn relay_all(g: &Gestori) {
-    let transport = Loopback(g.engines.clone());
-    for _ in 0..4 {
-        for e in &g.engines {
-            e.relay_due(&transport).await.unwrap();
-        }
-    }
-}
-
-async fn kinds(e: &Engine, mailbox: &str) -> Vec<String> {
-    e.store()
-        .messages(mailbox, engine::INBOX)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| m.kind)
-        .collect()
-}
-
 fn mario_to_anna() -> Envelope {
     Envelope {
         mail_from: "mario@pec.uno.test".into(),
@@ -426,8 +288,8 @@ async fn virus_at_the_access_point() {
     let server = TestClamd::start();
     let clamd: Arc<dyn Antivirus> =
         Arc::new(clamd_at(&server.tcp_address(), Duration::from_secs(10)));
-    let g = network([clamd, Arc::new(NoScan)]).await;
-    let uno = &g.engines[0];
+    let (g, _clock) = gestori::network_with([clamd, Arc::new(NoScan)]).await;
+    let uno = &g[0].engine;
 
     // A clean message goes through the scan.
     let ok = uno.submit(&mario_to_anna(), &plain("ciao")).await.unwrap();
@@ -479,7 +341,7 @@ async fn virus_at_the_access_point() {
             .is_empty()
     );
     relay_all(&g).await;
-    assert_eq!(kinds(&g.engines[1], "anna@pec.due.test").await.len(), 1);
+    assert_eq!(kinds(&g[1].engine, "anna@pec.due.test").await.len(), 1);
 }
 
 #[tokio::test]
@@ -489,8 +351,8 @@ async fn clamd_down_at_the_access_point_commits_nothing() {
         &format!("tcp:127.0.0.1:{port}"),
         Duration::from_secs(5),
     ));
-    let g = network([down, Arc::new(NoScan)]).await;
-    let uno = &g.engines[0];
+    let (g, _clock) = gestori::network_with([down, Arc::new(NoScan)]).await;
+    let uno = &g[0].engine;
     for message in [plain("ciao"), with_attachment(EICAR)] {
         let e = uno.submit(&mario_to_anna(), &message).await.unwrap_err();
         assert!(matches!(e, EngineError::Antivirus(_)), "{e}");
@@ -507,8 +369,8 @@ async fn virus_in_an_incoming_busta() {
     let server = TestClamd::start();
     let clamd: Arc<dyn Antivirus> =
         Arc::new(clamd_at(&server.tcp_address(), Duration::from_secs(10)));
-    let g = network([Arc::new(NoScan), clamd]).await;
-    let (uno, due) = (&g.engines[0], &g.engines[1]);
+    let (g, _clock) = gestori::network_with([Arc::new(NoScan), clamd]).await;
+    let (uno, due) = (&g[0].engine, &g[1].engine);
     let Submitted::Accettato { identificativo } = uno
         .submit(&mario_to_anna(), &with_attachment(EICAR))
         .await
@@ -548,8 +410,8 @@ async fn clamd_down_at_reception_leaves_the_busta_queued() {
         &format!("tcp:127.0.0.1:{port}"),
         Duration::from_secs(5),
     ));
-    let g = network([Arc::new(NoScan), down]).await;
-    let (uno, due) = (&g.engines[0], &g.engines[1]);
+    let (g, _clock) = gestori::network_with([Arc::new(NoScan), down]).await;
+    let (uno, due) = (&g[0].engine, &g[1].engine);
     let ok = uno.submit(&mario_to_anna(), &plain("ciao")).await.unwrap();
     assert!(matches!(ok, Submitted::Accettato { .. }), "{ok:?}");
     let busta = uno.store().queued().await.unwrap();
