@@ -1014,39 +1014,60 @@ fn assemble_log(
     Ok(events)
 }
 
-/// Reads the events with `after < seq`, at most `limit` of them, by seq.
-async fn log_page(conn: &mut SqliteConnection, after: i64, limit: i64) -> Result<Vec<LogEvent>> {
-    let rows: Vec<LogRow> = sqlx::query_as(
+/// Which legal-log events to load.
+enum LogFilter<'a> {
+    /// The events with `after < seq`, at most `limit` of them.
+    Page { after: i64, limit: i64 },
+    /// The events about one message.
+    Identificativo(&'a str),
+}
+
+impl<'a> LogFilter<'a> {
+    /// A subquery selecting the wanted `seq`s, and its parameters bound to `q`.
+    fn subquery(&self) -> &'static str {
+        match self {
+            LogFilter::Page { .. } => "SELECT seq FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            LogFilter::Identificativo(_) => "SELECT seq FROM log WHERE identificativo = ?1",
+        }
+    }
+
+    fn bind<O>(
+        &self,
+        q: sqlx::query::QueryAs<'a, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'a>>,
+    ) -> sqlx::query::QueryAs<'a, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'a>> {
+        match self {
+            LogFilter::Page { after, limit } => q.bind(*after).bind(*limit),
+            LogFilter::Identificativo(id) => q.bind(*id),
+        }
+    }
+}
+
+/// Loads the events `filter` selects, with their recipients and related messages, by seq.
+async fn load_log(conn: &mut SqliteConnection, filter: LogFilter<'_>) -> Result<Vec<LogEvent>> {
+    let sub = filter.subquery();
+    let rows_sql = format!(
         "SELECT seq, at, kind, identificativo, msgid, sender, subject, provider, detail, \
-         daticert, prev_hash, hash FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("reading the legal log"))?;
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok(Vec::new());
-    };
-    let (first, last) = (first.seq, last.seq);
-    let recipients: Vec<LogItemRow> = sqlx::query_as(
-        "SELECT seq, address AS value FROM log_recipients WHERE seq BETWEEN ?1 AND ?2 \
-         ORDER BY seq, pos",
-    )
-    .bind(first)
-    .bind(last)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("reading legal-log recipients"))?;
-    let related: Vec<LogItemRow> = sqlx::query_as(
-        "SELECT seq, msgid AS value FROM log_related WHERE seq BETWEEN ?1 AND ?2 \
-         ORDER BY seq, pos",
-    )
-    .bind(first)
-    .bind(last)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("reading legal-log related messages"))?;
+         daticert, prev_hash, hash FROM log WHERE seq IN ({sub}) ORDER BY seq"
+    );
+    let rows: Vec<LogRow> = filter
+        .bind(sqlx::query_as(&rows_sql))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading the legal log"))?;
+    let mut items = Vec::new();
+    for (table, column) in [("log_recipients", "address"), ("log_related", "msgid")] {
+        let sql = format!(
+            "SELECT seq, {column} AS value FROM {table} WHERE seq IN ({sub}) ORDER BY seq, pos"
+        );
+        let found: Vec<LogItemRow> = filter
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("reading the legal log's lists"))?;
+        items.push(found);
+    }
+    let related = items.pop().unwrap_or_default();
+    let recipients = items.pop().unwrap_or_default();
     assemble_log(rows, recipients, related)
 }
 
@@ -1070,7 +1091,14 @@ async fn verify(conn: &mut SqliteConnection) -> Result<ChainReport> {
     // From the very start, not from the anchor: an event left before it is a fault too.
     let mut after = i64::MIN;
     loop {
-        let page = log_page(conn, after, VERIFY_PAGE).await?;
+        let page = load_log(
+            conn,
+            LogFilter::Page {
+                after,
+                limit: VERIFY_PAGE,
+            },
+        )
+        .await?;
         let Some(last) = page.last() else { break };
         after = to_i64(last.seq, "log seq")?;
         for e in page {
@@ -1161,47 +1189,9 @@ async fn verify(conn: &mut SqliteConnection) -> Result<ChainReport> {
 impl LegalLog for SqliteStore {
     async fn events(&self, identificativo: &str) -> Result<Vec<LogEvent>> {
         let mut tx = self.read("events").await?;
-        let rows: Vec<LogRow> = sqlx::query_as(
-            "SELECT seq, at, kind, identificativo, msgid, sender, subject, provider, detail, \
-             daticert, prev_hash, hash FROM log WHERE identificativo = ?1 ORDER BY seq",
-        )
-        .bind(identificativo)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| {
-            db_err(
-                e,
-                format_args!("reading legal-log events of {identificativo}"),
-            )
-        })?;
-        let recipients: Vec<LogItemRow> = sqlx::query_as(
-            "SELECT seq, address AS value FROM log_recipients WHERE seq IN \
-             (SELECT seq FROM log WHERE identificativo = ?1) ORDER BY seq, pos",
-        )
-        .bind(identificativo)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| {
-            db_err(
-                e,
-                format_args!("reading legal-log recipients of {identificativo}"),
-            )
-        })?;
-        let related: Vec<LogItemRow> = sqlx::query_as(
-            "SELECT seq, msgid AS value FROM log_related WHERE seq IN \
-             (SELECT seq FROM log WHERE identificativo = ?1) ORDER BY seq, pos",
-        )
-        .bind(identificativo)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| {
-            db_err(
-                e,
-                format_args!("reading legal-log related messages of {identificativo}"),
-            )
-        })?;
+        let events = load_log(&mut tx, LogFilter::Identificativo(identificativo)).await?;
         tx.commit().await.map_err(db("ending a read"))?;
-        assemble_log(rows, recipients, related)
+        Ok(events)
     }
 
     async fn verify_chain(&self) -> Result<ChainReport> {
