@@ -108,47 +108,53 @@ impl Net {
         path
     }
 
-    /// Submits as user (p, n) with STARTTLS + AUTH; returns the client's view of the outcome.
-    fn submit(&self, p: usize, n: usize, mail_from: &str, rcpt: &[&str], message: &str) -> Value {
+    /// Client arguments to log in as user (p, n) on its submission door with STARTTLS.
+    fn auth_args(&self, p: usize, n: usize) -> Vec<String> {
         let (user, password) = self.user(p, n);
-        let file = self.file(&format!("msg-{}.eml", unique()), message.as_bytes());
-        let mut args = vec![
-            "--port".to_string(),
-            self.port(p, "submission_port"),
-            "--ca".into(),
-            self.ca(),
-            "--user".into(),
-            user,
-            "--password".into(),
-            password,
+        let port = self.port(p, "submission_port");
+        [
+            "--port",
+            &port,
+            "--ca",
+            &self.ca(),
+            "--user",
+            &user,
+            "--password",
+            &password,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Runs the SMTP client with `args` (connection and login) for one transaction.
+    fn send(&self, mut args: Vec<String>, mail_from: &str, rcpt: &[&str], message: &[u8]) -> Value {
+        let file = self.file(&format!("msg-{}.eml", unique()), message);
+        args.extend([
             "--mail-from".into(),
             mail_from.into(),
             "--file".into(),
             file.to_str().unwrap().into(),
-        ];
+        ]);
         for r in rcpt {
             args.extend(["--rcpt".to_string(), r.to_string()]);
         }
         client(&args)
     }
 
+    /// Submits as user (p, n) with STARTTLS + AUTH; returns the client's view of the outcome.
+    fn submit(&self, p: usize, n: usize, mail_from: &str, rcpt: &[&str], message: &str) -> Value {
+        self.send(self.auth_args(p, n), mail_from, rcpt, message.as_bytes())
+    }
+
     /// Plain SMTP to provider p's MX, as the Internet (or another gestore) would.
     fn to_mx(&self, p: usize, mail_from: &str, rcpt: &[&str], message: &[u8]) -> Value {
-        let file = self.file(&format!("mx-{}.eml", unique()), message);
-        let mut args = vec![
-            "--port".to_string(),
+        let args = vec![
+            "--port".into(),
             self.port(p, "mx_port"),
             "--mode".into(),
             "plain".into(),
-            "--mail-from".into(),
-            mail_from.into(),
-            "--file".into(),
-            file.to_str().unwrap().into(),
         ];
-        for r in rcpt {
-            args.extend(["--rcpt".to_string(), r.to_string()]);
-        }
-        client(&args)
+        self.send(args, mail_from, rcpt, message)
     }
 
     fn admin(&self, p: usize, args: &[&str]) -> Output {
@@ -490,29 +496,10 @@ fn submission_unhappy_paths() {
     );
 
     // Oversize announced with SIZE=: refused at SMTP.
-    let (user, password) = net.user(0, 0);
-    let file = net.file(
-        "big.eml",
-        message(&mario, &ufficio, None, "big", "").as_bytes(),
-    );
-    let r = client(&[
-        "--port".into(),
-        net.port(0, "submission_port"),
-        "--ca".into(),
-        net.ca(),
-        "--user".into(),
-        user,
-        "--password".into(),
-        password,
-        "--mail-from".into(),
-        mario.clone(),
-        "--rcpt".into(),
-        ufficio.clone(),
-        "--size".into(),
-        "200000000".into(),
-        "--file".into(),
-        file.to_str().unwrap().into(),
-    ]);
+    let mut args = net.auth_args(0, 0);
+    args.extend(["--size".into(), "200000000".into()]);
+    let big = message(&mario, &ufficio, None, "big", "");
+    let r = net.send(args, &mario, &[&ufficio], big.as_bytes());
     assert_eq!(r["code"], 552, "{r}");
 
     // Formal exceptions: an avviso di non accettazione each, nothing relayed.
