@@ -71,9 +71,9 @@ impl Engine {
         };
         match result {
             // Already processed: the peer is retrying a transaction we committed.
-            Err(EngineError::Store(StoreError::Duplicate(key))) => Ok(Received::Accepted(format!(
-                "2.0.0 already processed ({key})"
-            ))),
+            Err(EngineError::Store(StoreError::Duplicate(key))) => {
+                Ok(Received::Accepted(format!("already processed ({key})")))
+            }
             other => other,
         }
     }
@@ -225,7 +225,7 @@ impl Engine {
         self.store.commit(batch).await?;
         tracing::info!(identificativo = %t.identificativo, from = %provider.name, "busta ricevuta");
         Ok(Received::Accepted(format!(
-            "2.0.0 presa in carico {}",
+            "presa in carico {}",
             t.identificativo
         )))
     }
@@ -346,10 +346,7 @@ impl Engine {
         e.detail = Some(format!("consegnata a {}", env.rcpt_to.join(", ")));
         batch.log.push(e);
         self.store.commit(batch).await?;
-        Ok(Received::Accepted(format!(
-            "2.0.0 {} consegnata",
-            kind.slug()
-        )))
+        Ok(Received::Accepted(format!("{} consegnata", kind.slug())))
     }
 
     /// Anything that is not a valid PEC object. `from_gestore`: signed by a listed gestore, so
@@ -385,7 +382,7 @@ impl Engine {
                 })
                 .await?;
             return Ok(Received::Refused(
-                "5.7.1 recipient unknown or not enabled to receive non-certified mail".into(),
+                "recipient unknown or not enabled to receive non-certified mail".into(),
             ));
         }
         let draft = build::busta_di_anomalia(&t, g, &now, raw, why);
@@ -412,7 +409,7 @@ impl Engine {
         e.detail = Some(format!("{why}; consegnata a {}", accepting.join(", ")));
         batch.log.push(e);
         self.store.commit(batch).await?;
-        Ok(Received::Accepted("2.0.0 consegnato come anomalia".into()))
+        Ok(Received::Accepted("consegnato come anomalia".into()))
     }
 }
 

@@ -424,12 +424,8 @@ impl Handler for MxDoor {
 
     async fn data(&self, _s: &Session, e: &smtp::Envelope, message: Vec<u8>) -> Reply {
         match self.0.receive(&envelope(e), &message).await {
-            Ok(Received::Accepted(text)) => {
-                Reply::new(250, "2.0.0", text.trim_start_matches("2.0.0 "))
-            }
-            Ok(Received::Refused(text)) => {
-                Reply::new(550, "5.7.1", text.trim_start_matches("5.7.1 "))
-            }
+            Ok(Received::Accepted(text)) => Reply::new(250, "2.0.0", text),
+            Ok(Received::Refused(text)) => Reply::new(550, "5.7.1", text),
             Err(err) => temporary(err),
         }
     }
