@@ -76,10 +76,8 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
     std::fs::write(&ca_path, ca.cert_pem()?)?;
 
     // Ports first: every provider routes to every other.
-    let mut ports = Vec::new();
-    for _ in PROVIDERS {
-        ports.push([free_port()?, free_port()?, free_port()?]);
-    }
+    let free = free_ports(PROVIDERS.len() * 3)?;
+    let ports: Vec<[u16; 3]> = free.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
     let routes: std::collections::BTreeMap<String, String> = PROVIDERS
         .iter()
         .zip(&ports)
@@ -267,9 +265,16 @@ fn print_summary(demo: &Demo, dir: &Path) {
     println!("everything above is in {}", dir.join("demo.json").display());
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+/// `n` distinct free ports: every probe socket stays open until all are chosen, so the
+/// system cannot hand out the same port twice.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let probes = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(probes
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<Vec<_>>>()?)
 }
 
 /// 16 characters, letters and digits.

@@ -28,10 +28,12 @@ impl Drop for Net {
 }
 
 fn spawn_demo(dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("demo.stderr")).unwrap();
     Command::new(PECORA)
         .args(["demo", "--dir", dir.to_str().unwrap()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start pecora demo")
 }
@@ -46,20 +48,35 @@ impl Net {
             child,
             demo: Value::Null,
         };
-        wait_until(Duration::from_secs(60), "demo.json", || json.exists());
+        // Generous: on a loaded 2-core CI machine several demos start at once.
+        net.wait_alive(Duration::from_secs(180), "demo.json", || json.exists());
         net.demo = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         net.wait_listening();
         net
     }
 
-    fn wait_listening(&self) {
+    fn wait_listening(&mut self) {
         for p in 0..2 {
             for port in ["submission_port", "mx_port"] {
                 let port = self.demo["providers"][p][port].as_u64().unwrap();
-                wait_until(Duration::from_secs(30), "listening", || {
+                self.wait_alive(Duration::from_secs(120), "listening", || {
                     std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok()
                 });
             }
+        }
+    }
+
+    /// Waits for `f`, failing at once (with the demo's stderr) if the demo process exited.
+    fn wait_alive(&mut self, limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !f() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.path().join("demo.stderr"))
+                    .unwrap_or_default();
+                panic!("pecora demo exited ({status}) before {what}:\n{log}");
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
