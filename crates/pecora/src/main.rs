@@ -41,6 +41,10 @@ enum Command {
     Demo {
         #[arg(long, default_value = "pecora-demo")]
         dir: PathBuf,
+        /// Write the network (demo.json, each provider's pecora.toml, mailboxes) and exit
+        /// without running it; run the providers separately with `pecora serve --config`.
+        #[arg(long)]
+        prepare: bool,
     },
     /// Manage domains and mailboxes.
     Admin {
@@ -120,8 +124,12 @@ fn main() -> ExitCode {
                 .await?;
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Demo { dir } => block_on(async move {
-            demo::run(&dir).await?;
+        Command::Demo { dir, prepare } => block_on(async move {
+            if prepare {
+                demo::prepare(&dir).await?;
+            } else {
+                demo::run(&dir).await?;
+            }
             Ok(ExitCode::SUCCESS)
         }),
         Command::Admin { config, command } => block_on(async move {

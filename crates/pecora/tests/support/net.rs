@@ -1,0 +1,354 @@
+//! The test harness for networks of real `pecora` processes on loopback: starts `pecora demo`
+//! in a temporary directory, drives it with the Python SMTP client (`tests/smtp_client.py`),
+//! reads mailboxes through `pecora admin mailbox-export`, and checks every message with
+//! `pecora verify`, the `openssl` CLI and `xmllint --dtdvalid`. Shared by the network test
+//! files; each uses a part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const PECORA: &str = env!("CARGO_BIN_EXE_pecora");
+
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub demo: Value,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn_demo(dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("demo.stderr")).unwrap();
+    Command::new(PECORA)
+        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start pecora demo")
+}
+
+impl Net {
+    pub fn start() -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let child = spawn_demo(dir.path());
+        let json = dir.path().join("demo.json");
+        let mut net = Net {
+            dir,
+            child,
+            demo: Value::Null,
+        };
+        // Generous: on a loaded 2-core CI machine several demos start at once.
+        net.wait_alive(Duration::from_secs(180), "demo.json", || json.exists());
+        net.demo = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        net.wait_listening();
+        net
+    }
+
+    pub fn wait_listening(&mut self) {
+        for p in 0..2 {
+            for port in ["submission_port", "mx_port"] {
+                let port = self.demo["providers"][p][port].as_u64().unwrap();
+                self.wait_alive(Duration::from_secs(120), "listening", || {
+                    std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok()
+                });
+            }
+        }
+    }
+
+    /// Waits for `f`, failing at once (with the demo's stderr) if the demo process exited.
+    pub fn wait_alive(&mut self, limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !f() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.path().join("demo.stderr"))
+                    .unwrap_or_default();
+                panic!("pecora demo exited ({status}) before {what}:\n{log}");
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the network, lets `edit` change provider p's `pecora.toml`, and starts it again
+    /// (the demo reuses its demo.json, configurations and data).
+    pub fn reconfigure(&mut self, p: usize, edit: impl FnOnce(&mut toml::Table)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let path = self.config(p);
+        let mut config: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        edit(&mut config);
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        self.child = spawn_demo(self.dir.path());
+        self.wait_listening();
+    }
+
+    pub fn ca(&self) -> String {
+        self.demo["ca"].as_str().unwrap().to_string()
+    }
+
+    pub fn config(&self, p: usize) -> String {
+        self.demo["providers"][p]["config"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn user(&self, p: usize, n: usize) -> (String, String) {
+        let u = &self.demo["providers"][p]["users"][n];
+        (
+            u["address"].as_str().unwrap().into(),
+            u["password"].as_str().unwrap().into(),
+        )
+    }
+
+    pub fn port(&self, p: usize, which: &str) -> String {
+        self.demo["providers"][p][which]
+            .as_u64()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// Client arguments to log in as user (p, n) on its submission door with STARTTLS.
+    pub fn auth_args(&self, p: usize, n: usize) -> Vec<String> {
+        let (user, password) = self.user(p, n);
+        let port = self.port(p, "submission_port");
+        [
+            "--port",
+            &port,
+            "--ca",
+            &self.ca(),
+            "--user",
+            &user,
+            "--password",
+            &password,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Runs the SMTP client with `args` (connection and login) for one transaction.
+    pub fn send(&self, mut args: Vec<String>, mail_from: &str, rcpt: &[&str], message: &[u8]) -> Value {
+        let file = self.file(&format!("msg-{}.eml", unique()), message);
+        args.extend([
+            "--mail-from".into(),
+            mail_from.into(),
+            "--file".into(),
+            file.to_str().unwrap().into(),
+        ]);
+        for r in rcpt {
+            args.extend(["--rcpt".to_string(), r.to_string()]);
+        }
+        client(&args)
+    }
+
+    /// Submits as user (p, n) with STARTTLS + AUTH; returns the client's view of the outcome.
+    pub fn submit(&self, p: usize, n: usize, mail_from: &str, rcpt: &[&str], message: &str) -> Value {
+        self.send(self.auth_args(p, n), mail_from, rcpt, message.as_bytes())
+    }
+
+    /// Plain SMTP to provider p's MX, as the Internet (or another gestore) would.
+    pub fn to_mx(&self, p: usize, mail_from: &str, rcpt: &[&str], message: &[u8]) -> Value {
+        let args = vec![
+            "--port".into(),
+            self.port(p, "mx_port"),
+            "--mode".into(),
+            "plain".into(),
+        ];
+        self.send(args, mail_from, rcpt, message)
+    }
+
+    pub fn admin(&self, p: usize, args: &[&str]) -> Output {
+        let config = self.config(p);
+        let mut all = vec!["admin", "--config", &config];
+        all.extend_from_slice(args);
+        let out = Command::new(PECORA)
+            .args(&all)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn pecora(&self, args: &[&str]) -> Output {
+        Command::new(PECORA)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    /// The messages in a mailbox, as (kind, path).
+    pub fn mailbox(&self, p: usize, address: &str) -> Vec<(String, PathBuf)> {
+        let out = self.dir.path().join(format!("export-{}", unique()));
+        let listing = self.admin(
+            p,
+            &["mailbox-export", address, "--out", out.to_str().unwrap()],
+        );
+        String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .map(|l| {
+                let path = PathBuf::from(l);
+                let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+                let kind = name.split_once('-').unwrap().1.to_string();
+                (kind, path)
+            })
+            .collect()
+    }
+
+    /// Waits until `address` holds `count` messages of `kind`; returns their paths.
+    pub fn wait_for(&self, p: usize, address: &str, kind: &str, count: usize) -> Vec<PathBuf> {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let found: Vec<PathBuf> = self
+                .mailbox(p, address)
+                .into_iter()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, p)| p)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{address} never got {count} × {kind}: {:?}",
+                self.mailbox(p, address)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// `pecora verify --json --ca` over files: every report must be ok.
+    pub fn verify(&self, files: &[PathBuf]) -> Vec<Value> {
+        let ca = self.ca();
+        let mut args = vec!["verify", "--json", "--ca", &ca];
+        let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+        args.extend(names);
+        let out = self.pecora(&args);
+        let reports: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for r in &reports {
+            assert_eq!(r["ok"], true, "{r}");
+            openssl_verifies(r["file"].as_str().unwrap(), &self.ca());
+            if let Some(d) = r["daticert"].as_object() {
+                dtd_valid(
+                    &serde_json::Value::Object(d.clone()),
+                    r["file"].as_str().unwrap(),
+                );
+            }
+        }
+        reports
+    }
+}
+
+pub fn client(args: &[String]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "smtp client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("client said {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+pub fn openssl_verifies(file: &str, ca: &str) {
+    let out = Command::new("openssl")
+        .args([
+            "smime",
+            "-verify",
+            "-in",
+            file,
+            "-CAfile",
+            ca,
+            "-purpose",
+            "smimesign",
+            "-out",
+            "/dev/null",
+        ])
+        .output()
+        .expect("openssl CLI");
+    assert!(
+        out.status.success(),
+        "openssl on {file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Re-reads the file's daticert with the classifier and validates it with xmllint.
+pub fn dtd_valid(_: &Value, file: &str) {
+    let raw = std::fs::read(file).unwrap();
+    let c = pec::classify(&raw).unwrap();
+    let Some(d) = c.daticert else { return };
+    let xml = format!("{file}.daticert.xml");
+    std::fs::write(&xml, d.to_xml()).unwrap();
+    let dtd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pec/dtd/daticert.dtd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", dtd.to_str().unwrap(), &xml])
+        .output()
+        .expect("xmllint (libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn message(from: &str, to: &str, cc: Option<&str>, subject: &str, extra: &str) -> String {
+    let cc = cc.map(|c| format!("Cc: {c}\r\n")).unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: {to}\r\n{cc}Subject: {subject}\r\nMessage-ID: <{}@client.test>\r\n{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTesto del messaggio.\r\n",
+        unique()
+    )
+}
+
+pub fn identificativo(reply: &Value) -> String {
+    let text = reply["text"].as_str().unwrap();
+    text.rsplit("identificativo ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
