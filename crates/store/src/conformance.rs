@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     Batch, ChainReport, LogEvent, Mailbox, MailboxKind, MailboxState, NewLogEvent, NewMailbox,
-    NewMessage, NewQueueEntry, NewTracker, OrdinaryMail, QueueEntry, Result, Store, StoreError,
-    TrackerEntry, TrackerEvent, TrackerUpdate, chain_hash,
+    NewMessage, NewQueueEntry, NewTracker, NewVirusRecord, OrdinaryMail, QueueEntry, Result, Store,
+    StoreError, TrackerEntry, TrackerEvent, TrackerUpdate, VirusPoint, chain_hash,
 };
 
 /// An instant in the suite's present (14 November 2023); checks add offsets to it.
@@ -38,6 +38,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     idempotency(&*store).await;
     concurrent_commits(Arc::clone(&store)).await;
     legal_log_prune(&*store).await;
+    virus_archive(&*store).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1357,4 +1358,85 @@ pub async fn legal_log_prune(store: &dyn Store) {
     // Leave the log empty, so that a later run of the suite on this store starts clean.
     assert_eq!(ok(store.prune(i64::MAX).await, "pruning the last event"), 1);
     assert_eq!(intact_events(store, "verifying an empty log").await, 0);
+}
+
+/// The virus archive: records arrive with their batch (and not when the batch is refused),
+/// are listed by time range and read by id with their recipients in order, and retention
+/// removes only the old ones.
+pub async fn virus_archive(store: &dyn Store) {
+    // Far from every other check's instants, so the ranges below see only these records.
+    const AT: i64 = 3_000_000_000;
+    let sender = fresh("untore");
+    let record = |at: i64, point: VirusPoint| NewVirusRecord {
+        at,
+        point,
+        virus: "Eicar-Test-Signature".into(),
+        blob: sha256_hex(sender.as_bytes()),
+        size: 68,
+        identificativo: Some(fresh("virus")),
+        sender: sender.clone(),
+        recipients: vec!["b@pec.example".into(), "a@pec.example".into()],
+        subject: "fattura".into(),
+        gestore: "Gestore Uno".into(),
+    };
+    let (old, new) = (
+        record(AT, VirusPoint::Accesso),
+        record(AT + 100, VirusPoint::Ricezione),
+    );
+    let key = fresh("once");
+    let batch = |v: &NewVirusRecord| Batch {
+        once: vec![key.clone()],
+        log: vec![event(v.at, "non-accettazione", &key)],
+        virus_archive: vec![v.clone()],
+        ..Batch::default()
+    };
+    ok(store.commit(batch(&old)).await, "archiving a virus");
+    assert_duplicate(store.commit(batch(&new)).await, &key, "a refused batch");
+    assert!(
+        ok(store.virus_records(AT + 100, AT + 101).await, "listing")
+            .iter()
+            .all(|r| r.record.sender != sender),
+        "a refused batch archives nothing"
+    );
+    ok(
+        store
+            .commit(Batch {
+                virus_archive: vec![new.clone()],
+                ..Batch::default()
+            })
+            .await,
+        "archiving another",
+    );
+
+    // Only this run's records (the suite may run twice on one store).
+    let mine = |mut v: Vec<crate::VirusRecord>| {
+        v.retain(|r| r.record.sender == sender);
+        v
+    };
+    let all = mine(ok(
+        store.virus_records(AT, AT + 101).await,
+        "listing the range",
+    ));
+    let got: Vec<&NewVirusRecord> = all.iter().map(|r| &r.record).collect();
+    assert_eq!(got, [&old, &new], "both records, by id, as given");
+    assert!(all[0].id < all[1].id, "ids increase");
+    let only_new = mine(ok(store.virus_records(AT + 1, AT + 101).await, "listing"));
+    assert_eq!(
+        only_new,
+        all[1..],
+        "since is inclusive, the older one is out"
+    );
+    let until = mine(ok(store.virus_records(AT, AT + 100).await, "listing"));
+    assert_eq!(until, all[..1], "until is exclusive");
+    assert_eq!(ok(store.virus_record(all[1].id).await, "reading"), all[1]);
+    assert_not_found(store.virus_record(-1).await, "an unknown record");
+
+    let removed = ok(store.prune_virus_archive(AT + 1).await, "pruning");
+    assert!(removed >= 1, "the old record goes");
+    assert_not_found(store.virus_record(all[0].id).await, "a pruned record");
+    assert_eq!(
+        ok(store.virus_record(all[1].id).await, "reading"),
+        all[1],
+        "a newer record stays whole"
+    );
 }

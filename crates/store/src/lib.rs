@@ -1,5 +1,5 @@
 //! Where a gestore keeps its state: accounts, mailboxes, message blobs, the relay queue, the
-//! sender-side tracker and the legal log — behind traits, so that the SQLite + files backend
+//! sender-side tracker, the legal log and the virus archive — behind traits, so that the SQLite + files backend
 //! of a single machine and a PostgreSQL + object-store backend of a cluster are
 //! interchangeable, and one conformance suite ([`conformance`]) checks any of them.
 //!
@@ -136,6 +136,19 @@ wire_names!(MailboxState, "mailbox state", {
 wire_names!(OrdinaryMail, "ordinary-mail policy", {
     Rifiuta => "rifiuta",
     Anomalia => "anomalia",
+});
+
+/// Where a gestore found a virus: its punto di accesso (a holder's submission, spec §3.3) or
+/// its punto di ricezione (a busta from another gestore, spec §3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VirusPoint {
+    Accesso,
+    Ricezione,
+}
+
+wire_names!(VirusPoint, "virus point", {
+    Accesso => "accesso",
+    Ricezione => "ricezione",
 });
 
 /// A holder's PEC box, as the accounts store knows it.
@@ -382,6 +395,34 @@ pub fn chain_hash(prev_hash: &str, seq: u64, e: &NewLogEvent) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A message blocked for a virus, to keep in the archivio dei virus (part of a [`Batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVirusRecord {
+    pub at: i64,
+    pub point: VirusPoint,
+    /// What the antivirus found (its signature name).
+    pub virus: String,
+    /// The message as it reached us: the submission, or the whole busta di trasporto.
+    pub blob: BlobId,
+    pub size: u64,
+    /// The transaction's identificativo (ours at the access point, the sender gestore's at
+    /// reception).
+    pub identificativo: Option<String>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    /// The gestore the message came from: our own name at the access point.
+    pub gestore: String,
+}
+
+/// A record of the virus archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirusRecord {
+    /// Strictly increasing, never reused.
+    pub id: i64,
+    pub record: NewVirusRecord,
+}
+
 /// Everything one operation changes, committed atomically by [`Store::commit`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -395,6 +436,8 @@ pub struct Batch {
     pub track: Vec<NewTracker>,
     pub tracker_events: Vec<TrackerUpdate>,
     pub log: Vec<NewLogEvent>,
+    /// Messages blocked for a virus, kept with the notice that reports them.
+    pub virus_archive: Vec<NewVirusRecord>,
 }
 
 /// A mailbox to create with [`Accounts::create_mailbox`]; it starts empty (`used` 0).
@@ -493,9 +536,22 @@ pub trait LegalLog: Send + Sync {
     async fn prune(&self, before: i64) -> Result<u64>;
 }
 
+/// The archivio dei virus (spec §8.4): messages blocked for a virus, kept for the retention
+/// the law sets (30 months); records arrive through [`Store::commit`].
+#[async_trait]
+pub trait VirusArchive: Send + Sync {
+    /// Records with `at` in `[since, until)`, by id.
+    async fn virus_records(&self, since: i64, until: i64) -> Result<Vec<VirusRecord>>;
+    /// One record; `NotFound` for an unknown id.
+    async fn virus_record(&self, id: i64) -> Result<VirusRecord>;
+    /// Deletes records older than `before` (retention); returns how many went. Their blobs
+    /// stay (blobs are shared by content address).
+    async fn prune_virus_archive(&self, before: i64) -> Result<u64>;
+}
+
 /// A complete backend.
 #[async_trait]
-pub trait Store: Accounts + Mailboxes + Blobs + Queue + Tracker + LegalLog {
+pub trait Store: Accounts + Mailboxes + Blobs + Queue + Tracker + LegalLog + VirusArchive {
     /// Applies a batch atomically and durably (see [`Batch`]).
     async fn commit(&self, batch: Batch) -> Result<()>;
 }

@@ -61,9 +61,9 @@ use sqlx::sqlite::{
 
 use crate::{
     Accounts, Batch, BlobId, Blobs, ChainReport, LegalLog, LogEvent, Mailbox, MailboxState,
-    Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, OrdinaryMail, Queue,
-    QueueEntry, Result, Store, StoreError, StoredMessage, Tracker, TrackerEntry, TrackerUpdate,
-    chain_hash,
+    Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, NewVirusRecord,
+    OrdinaryMail, Queue, QueueEntry, Result, Store, StoreError, StoredMessage, Tracker,
+    TrackerEntry, TrackerUpdate, VirusArchive, VirusRecord, chain_hash,
 };
 
 /// The database file inside the data directory.
@@ -72,7 +72,10 @@ pub const DB_FILE: &str = "pecora.db";
 pub const BLOB_DIR: &str = "blobs";
 
 /// The schema scripts, in order; script `i` takes the database to `user_version = i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_schema.sql"),
+    include_str!("../migrations/0002_virus_archive.sql"),
+];
 /// How long a statement waits for a lock held by another process, and a caller for the
 /// writer connection, before giving up.
 const WAIT: Duration = Duration::from_secs(30);
@@ -1248,6 +1251,168 @@ impl LegalLog for SqliteStore {
 }
 
 // ---------------------------------------------------------------------------------------
+// Virus archive
+
+#[derive(sqlx::FromRow)]
+struct VirusRow {
+    id: i64,
+    at: i64,
+    point: String,
+    virus: String,
+    blob: String,
+    size: i64,
+    identificativo: Option<String>,
+    sender: String,
+    subject: String,
+    gestore: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct VirusRcptRow {
+    record: i64,
+    address: String,
+}
+
+const VIRUS_COLUMNS: &str = "SELECT id, at, point, virus, blob, size, identificativo, sender, subject, gestore \
+     FROM virus_archive";
+
+/// Builds records from their rows (in the wanted order) and all their recipients.
+fn assemble_viruses(rows: Vec<VirusRow>, rcpts: Vec<VirusRcptRow>) -> Result<Vec<VirusRecord>> {
+    let mut records = rows
+        .into_iter()
+        .map(|r| {
+            Ok(VirusRecord {
+                id: r.id,
+                record: NewVirusRecord {
+                    at: r.at,
+                    point: parse(&r.point)?,
+                    virus: r.virus,
+                    blob: r.blob,
+                    size: to_u64(r.size, "virus archive size")?,
+                    identificativo: r.identificativo,
+                    sender: r.sender,
+                    recipients: Vec::new(),
+                    subject: r.subject,
+                    gestore: r.gestore,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let index: HashMap<i64, usize> = records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+    for r in rcpts {
+        if let Some(&i) = index.get(&r.record) {
+            records[i].record.recipients.push(r.address);
+        }
+    }
+    Ok(records)
+}
+
+#[async_trait]
+impl VirusArchive for SqliteStore {
+    async fn virus_records(&self, since: i64, until: i64) -> Result<Vec<VirusRecord>> {
+        let mut tx = self.read("virus records").await?;
+        let rows: Vec<VirusRow> = sqlx::query_as(&format!(
+            "{VIRUS_COLUMNS} WHERE at >= ?1 AND at < ?2 ORDER BY id"
+        ))
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("listing the virus archive"))?;
+        let rcpts: Vec<VirusRcptRow> = sqlx::query_as(
+            "SELECT record, address FROM virus_archive_rcpt WHERE record IN \
+             (SELECT id FROM virus_archive WHERE at >= ?1 AND at < ?2) ORDER BY record, pos",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading the recipients of the virus archive"))?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        assemble_viruses(rows, rcpts)
+    }
+
+    async fn virus_record(&self, id: i64) -> Result<VirusRecord> {
+        let mut tx = self.read("virus record").await?;
+        let rows: Vec<VirusRow> = sqlx::query_as(&format!("{VIRUS_COLUMNS} WHERE id = ?1"))
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_err(e, format_args!("reading virus record {id}")))?;
+        let rcpts: Vec<VirusRcptRow> = sqlx::query_as(
+            "SELECT record, address FROM virus_archive_rcpt WHERE record = ?1 ORDER BY pos",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| {
+            db_err(
+                e,
+                format_args!("reading the recipients of virus record {id}"),
+            )
+        })?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        assemble_viruses(rows, rcpts)?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("virus record {id}")))
+    }
+
+    async fn prune_virus_archive(&self, before: i64) -> Result<u64> {
+        let mut tx = self.write("prune virus archive").await?;
+        let removed = sqlx::query("DELETE FROM virus_archive WHERE at < ?1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("pruning the virus archive"))?
+            .rows_affected();
+        tx.commit()
+            .await
+            .map_err(db("committing a virus-archive prune"))?;
+        Ok(removed)
+    }
+}
+
+async fn archive_virus(conn: &mut SqliteConnection, v: &NewVirusRecord) -> Result<()> {
+    let id = sqlx::query(
+        "INSERT INTO virus_archive (at, point, virus, blob, size, identificativo, sender, \
+         subject, gestore) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(v.at)
+    .bind(v.point.as_str())
+    .bind(&v.virus)
+    .bind(&v.blob)
+    .bind(to_i64(v.size, "message size")?)
+    .bind(&v.identificativo)
+    .bind(&v.sender)
+    .bind(&v.subject)
+    .bind(&v.gestore)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        db_err(
+            e,
+            format_args!("archiving a message blocked for {}", v.virus),
+        )
+    })?
+    .last_insert_rowid();
+    for (pos, rcpt) in (0_i64..).zip(&v.recipients) {
+        sqlx::query("INSERT INTO virus_archive_rcpt (record, pos, address) VALUES (?1, ?2, ?3)")
+            .bind(id)
+            .bind(pos)
+            .bind(rcpt)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                db_err(
+                    e,
+                    format_args!("storing the recipients of virus record {id}"),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // The batch
 
 /// Records the batch's idempotency keys; `Duplicate` for the first one already there. A
@@ -1504,6 +1669,9 @@ impl Store for SqliteStore {
         }
         for u in &batch.tracker_events {
             tracker_event(&mut tx, u).await?;
+        }
+        for v in &batch.virus_archive {
+            archive_virus(&mut tx, v).await?;
         }
         append_log(&mut tx, &batch.log).await?;
         tx.commit().await.map_err(db("committing a batch"))

@@ -10,8 +10,9 @@ use sqlx::{ConnectOptions, Connection};
 use store::sqlite::{BLOB_DIR, DB_FILE, SqliteStore};
 use store::{
     Accounts, Batch, Blobs, ChainReport, GENESIS_HASH, LegalLog, MailboxKind, MailboxState,
-    Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, OrdinaryMail, Queue,
-    Store, StoreError, Tracker, TrackerEvent, TrackerUpdate, chain_hash, conformance,
+    Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, NewVirusRecord,
+    OrdinaryMail, Queue, Store, StoreError, Tracker, TrackerEvent, TrackerUpdate, VirusArchive,
+    VirusPoint, chain_hash, conformance,
 };
 use tempfile::TempDir;
 
@@ -150,6 +151,7 @@ conformance_check!(legal_log);
 conformance_check!(batch_atomicity);
 conformance_check!(idempotency);
 conformance_check!(legal_log_prune);
+conformance_check!(virus_archive);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commits() {
@@ -184,10 +186,32 @@ async fn open_creates_the_layout() {
         .fetch_one(&mut conn)
         .await
         .expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     store.close().await;
     // Opening again applies nothing twice.
     open_in(&data).await.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_gains_the_virus_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = "casella@pec.example";
+    let store = open_in(dir.path()).await;
+    mailbox(&store, address).await;
+    store.close().await;
+    // As a pecora of schema 1 left it.
+    exec(
+        dir.path(),
+        "DROP TABLE virus_archive_rcpt; DROP TABLE virus_archive; PRAGMA user_version = 1",
+    )
+    .await;
+    let store = open_in(dir.path()).await;
+    assert!(store.mailbox(address).await.unwrap().is_some(), "data kept");
+    assert_eq!(
+        store.virus_records(0, i64::MAX).await.unwrap(),
+        [],
+        "the archive exists, empty"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,6 +405,8 @@ const TABLES: &[&str] = &[
     "log",
     "log_recipients",
     "log_related",
+    "virus_archive",
+    "virus_archive_rcpt",
 ];
 
 /// Row counts of every table, the mailboxes' `used` and the ends of the log chain.
@@ -459,6 +485,18 @@ async fn a_failing_batch_leaves_no_row_behind() {
             at: NOW,
         }],
         log: vec![event(NOW, "accettazione", "id-1")],
+        virus_archive: vec![NewVirusRecord {
+            at: NOW,
+            point: VirusPoint::Ricezione,
+            virus: "Eicar-Test-Signature".into(),
+            blob: "b".into(),
+            size: 10,
+            identificativo: Some("id-1".into()),
+            sender: address.into(),
+            recipients: vec!["x@altro.example".into()],
+            subject: "virus".into(),
+            gestore: "Altro".into(),
+        }],
     };
 
     // Fails at the second delivery, after the first one took a UID and bytes.

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use store::{MailboxKind, MailboxState, OrdinaryMail, TrackerEvent, UnknownName};
+use store::{MailboxKind, MailboxState, OrdinaryMail, TrackerEvent, UnknownName, VirusPoint};
 
 /// Every value has its name, `Display` writes it, and `FromStr` reads it back in any ASCII
 /// case.
@@ -79,4 +79,12 @@ fn tracker_events() {
             TrackerEvent::Scaduto
         ]
     );
+}
+
+#[test]
+fn virus_points() {
+    round_trip(&[
+        (VirusPoint::Accesso, "accesso"),
+        (VirusPoint::Ricezione, "ricezione"),
+    ]);
 }
