@@ -6,11 +6,11 @@ use pec::build;
 use pec::checks::{self, Accettabile, Envelope, Rifiuto};
 use pec::identificativo::rewrite_original;
 use pec::{Destinatario, TipoDestinatario, Transazione};
-use store::{Batch, NewTracker};
+use store::{Batch, NewTracker, VirusPoint};
 
 use crate::antivirus::Verdict;
 use crate::legal::event;
-use crate::{Engine, EngineError, domain_of};
+use crate::{Engine, EngineError, domain_of, virus_record};
 
 /// What became of a submission that reached the access point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +142,19 @@ impl Engine {
             build::non_accettazione(&t, g, &now, motivo)
         };
         let mut batch = Batch::default();
+        if virus {
+            // Kept 30 months by the gestore that found it (spec §3.3, §8.4).
+            let blob = self.store.put(raw).await?;
+            batch.virus_archive.push(virus_record(
+                VirusPoint::Accesso,
+                motivo,
+                (blob, raw.len()),
+                &t,
+                &env.rcpt_to,
+                &g.nome,
+                now.timestamp().as_second(),
+            ));
+        }
         self.notify_sender(
             &mut batch,
             &t,

@@ -214,6 +214,31 @@ pub(crate) fn inbox(
 }
 
 /// Idempotency key of one generated message: identificativo + recipient + kind.
+/// A record for the archivio dei virus (spec §8.4) of a message of transaction `t` blocked at
+/// `point` for `virus`: the bytes as they reached us (`blob`, `size`), and who sent them to whom.
+pub(crate) fn virus_record(
+    point: store::VirusPoint,
+    virus: &str,
+    (blob, size): (BlobId, usize),
+    t: &Transazione,
+    recipients: &[String],
+    gestore: &str,
+    at: i64,
+) -> store::NewVirusRecord {
+    store::NewVirusRecord {
+        at,
+        point,
+        virus: virus.to_string(),
+        blob,
+        size: size as u64,
+        identificativo: Some(t.identificativo.clone()),
+        sender: t.mittente.clone(),
+        recipients: recipients.to_vec(),
+        subject: t.oggetto.clone(),
+        gestore: gestore.to_string(),
+    }
+}
+
 pub(crate) fn once_key(identificativo: &str, recipient: &str, kind: &str) -> String {
     format!("{identificativo}|{}|{kind}", recipient.to_ascii_lowercase())
 }

@@ -16,11 +16,13 @@ use mail_parser::MessageParser;
 use pec::build::{self, variante_per};
 use pec::checks::{Envelope, indirizzi, stesso_indirizzo};
 use pec::{Classified, Kind, MancataConsegna, Transazione};
-use store::{Batch, MailboxState, OrdinaryMail, StoreError, TrackerEvent, TrackerUpdate};
+use store::{
+    Batch, MailboxState, OrdinaryMail, StoreError, TrackerEvent, TrackerUpdate, VirusPoint,
+};
 
 use crate::antivirus::Verdict;
 use crate::legal::{event, event_kind};
-use crate::{Engine, EngineError, domain_of, inbox, once_key};
+use crate::{Engine, EngineError, domain_of, inbox, once_key, virus_record};
 
 /// The answer to an incoming SMTP transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub enum Received {
     Accepted(String),
     /// Refused for every recipient: the text is for a 550 reply.
     Refused(String),
+    /// Ordinary mail (or a malformed message) that carries a virus: refused, as Internet
+    /// mail normally is (spec §4.2, §9.6), so its sender hears of it; the name of the virus.
+    Infected(String),
 }
 
 /// How far an incoming message checks out (spec §4.2 steps 1-3).
@@ -157,6 +162,18 @@ impl Engine {
         };
         let (to, cc) = to_and_cc(raw);
         let raw_blob = self.store.put(raw).await?;
+        if let Some(virus) = &infected {
+            // Not delivered; kept 30 months by us, who found it (spec §3.7, §8.4).
+            batch.virus_archive.push(virus_record(
+                VirusPoint::Ricezione,
+                virus,
+                (raw_blob.clone(), raw.len()),
+                &t,
+                &env.rcpt_to,
+                &provider.name,
+                at,
+            ));
+        }
         for rcpt in &env.rcpt_to {
             batch
                 .once
@@ -384,6 +401,21 @@ impl Engine {
             return Ok(Received::Refused(
                 "recipient unknown or not enabled to receive non-certified mail".into(),
             ));
+        }
+        // Ordinary mail is scanned too, before it is wrapped and delivered (spec §9.6).
+        if let Verdict::Infected(virus) = self.antivirus.scan(raw).await? {
+            let mut e = event("virus", &t, &now, &g.nome, Vec::new());
+            e.detail = Some(format!(
+                "{why}; {virus}; rifiutato per {}",
+                accepting.join(", ")
+            ));
+            self.store
+                .commit(Batch {
+                    log: vec![e],
+                    ..Batch::default()
+                })
+                .await?;
+            return Ok(Received::Infected(virus));
         }
         let draft = build::busta_di_anomalia(&t, g, &now, raw, why);
         let (bytes, blob) = self.seal(&draft).await?;

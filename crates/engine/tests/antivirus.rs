@@ -3,8 +3,9 @@
 //! verdict (spec §9.6: no certification of an unscanned message). Then the engine with clamd
 //! plugged in: a virus at the punto di accesso (avviso di non accettazione per virus), a virus
 //! in an incoming busta (avviso di rilevazione virus, then the sender's mancata consegna per
-//! virus), and clamd down at either point (an error for the SMTP door's 451, nothing
-//! committed).
+//! virus), each blocked message kept in the virus archive of the gestore that found it;
+//! infected ordinary mail refused rather than wrapped in an anomalia; and clamd down at either
+//! point (an error for the SMTP door's 451, nothing committed).
 
 #[path = "support/clamd.rs"]
 mod clamd;
@@ -20,8 +21,10 @@ use clamd::{EICAR, Options, TestClamd};
 use engine::EngineError;
 use engine::access::Submitted;
 use engine::antivirus::{Antivirus, Clamd, NoScan, Verdict};
+use engine::reception::Received;
 use pec::checks::Envelope;
 use pec::daticert::Errore;
+use store::{OrdinaryMail, VirusPoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -342,6 +345,22 @@ async fn virus_at_the_access_point() {
     );
     relay_all(&g).await;
     assert_eq!(kinds(&g[1].engine, "anna@pec.due.test").await.len(), 1);
+
+    // The blocked message is in the virus archive, as submitted; the clean one is not.
+    let archive = uno.store().virus_records(0, i64::MAX).await.unwrap();
+    assert_eq!(archive.len(), 1, "{archive:?}");
+    let r = &archive[0].record;
+    assert_eq!(r.point, VirusPoint::Accesso);
+    assert!(r.virus.contains("Eicar"), "{}", r.virus);
+    assert_eq!(r.identificativo.as_deref(), Some(identificativo.as_str()));
+    assert_eq!(r.sender, "mario@pec.uno.test");
+    assert_eq!(r.recipients, ["anna@pec.due.test"]);
+    assert_eq!(r.gestore, uno.settings().gestore.nome);
+    assert_eq!(
+        uno.store().get(&r.blob).await.unwrap(),
+        with_attachment(EICAR)
+    );
+    assert_eq!(r.size, with_attachment(EICAR).len() as u64);
 }
 
 #[tokio::test]
@@ -401,6 +420,56 @@ async fn virus_in_an_incoming_busta() {
     assert_eq!(d.errore, Errore::Virus);
     assert_eq!(d.identificativo, identificativo);
     assert!(uno.store().queued().await.unwrap().is_empty());
+
+    // The gestore that found it keeps the whole busta; the sender's keeps nothing.
+    assert!(
+        uno.store()
+            .virus_records(0, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let archive = due.store().virus_records(0, i64::MAX).await.unwrap();
+    assert_eq!(archive.len(), 1, "{archive:?}");
+    let r = &archive[0].record;
+    assert_eq!(r.point, VirusPoint::Ricezione);
+    assert_eq!(r.identificativo.as_deref(), Some(identificativo.as_str()));
+    assert_eq!(r.sender, "mario@pec.uno.test");
+    assert_eq!(r.recipients, ["anna@pec.due.test"]);
+    assert_eq!(r.gestore, uno.settings().gestore.nome);
+    let busta = pec::classify(&due.store().get(&r.blob).await.unwrap()).unwrap();
+    assert_eq!(busta.kind, Some(pec::Kind::PostaCertificata));
+}
+
+#[tokio::test]
+async fn ordinary_mail_with_a_virus_is_refused_not_wrapped() {
+    let server = TestClamd::start();
+    let clamd: Arc<dyn Antivirus> =
+        Arc::new(clamd_at(&server.tcp_address(), Duration::from_secs(10)));
+    let (g, _clock) = gestori::network_with([Arc::new(NoScan), clamd]).await;
+    let due = &g[1].engine;
+    let anna = "anna@pec.due.test";
+    due.store()
+        .set_ordinary_mail(anna, OrdinaryMail::Anomalia)
+        .await
+        .unwrap();
+    let from_internet = Envelope {
+        mail_from: "qualcuno@internet.test".into(),
+        rcpt_to: vec![anna.into()],
+    };
+    let got = due
+        .receive(&from_internet, &with_attachment(EICAR))
+        .await
+        .unwrap();
+    let Received::Infected(virus) = got else {
+        panic!("{got:?}");
+    };
+    assert!(virus.contains("Eicar"), "{virus}");
+    assert!(kinds(due, anna).await.is_empty(), "nothing delivered");
+    // Clean ordinary mail is still wrapped in an anomalia.
+    let got = due.receive(&from_internet, &plain("ciao")).await.unwrap();
+    assert!(matches!(got, Received::Accepted(_)), "{got:?}");
+    assert_eq!(kinds(due, anna).await, ["anomalia"]);
 }
 
 #[tokio::test]

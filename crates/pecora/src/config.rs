@@ -172,12 +172,20 @@ fn default_smtp_port() -> u16 {
 pub struct LogSection {
     /// Legal-log retention; the law asks for 30 months.
     pub retention_months: u32,
+    /// Virus-archive retention (messages blocked for a virus); the law asks for 30 months.
+    #[serde(default = "default_retention_months")]
+    pub virus_retention_months: u32,
+}
+
+fn default_retention_months() -> u32 {
+    30
 }
 
 impl Default for LogSection {
     fn default() -> LogSection {
         LogSection {
-            retention_months: 30,
+            retention_months: default_retention_months(),
+            virus_retention_months: default_retention_months(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod provider;
 mod queue;
 mod sample;
 mod verify;
+mod virus;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,13 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: queue::QueueCommand,
+    },
+    /// The virus archive: messages blocked for a virus, kept 30 months.
+    Virus {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: virus::VirusCommand,
     },
     /// The legal log: verify the chain, show a message's history, re-issue its receipts.
     Log {
@@ -137,6 +145,10 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Log { config, command } => block_on(log::run(&config, command)),
+        Command::Virus { config, command } => block_on(async move {
+            virus::run(&config, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Queue { config, command } => block_on(async move {
             queue::run(&config, command).await?;
             Ok(ExitCode::SUCCESS)

@@ -208,17 +208,28 @@ impl Provider {
                 }
             }
         }));
-        // Legal-log retention (spec §8.3: 30 months by default), applied hourly.
+        // Legal-log and virus-archive retention (spec §8.3, §8.4: 30 months by default),
+        // applied hourly.
         let engine = self.engine.clone();
-        let months = i64::from(c.log.retention_months);
+        let log = c.log;
         tasks.spawn(periodic(RETENTION_INTERVAL, stopped(), move || {
             let engine = engine.clone();
             async move {
                 let now = engine.clock().now().timestamp().as_second();
-                match engine.store().prune(now - months * 30 * 86_400).await {
+                let before = |months: u32| now - i64::from(months) * 30 * 86_400;
+                let store = engine.store();
+                match store.prune(before(log.retention_months)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(events = n, "legal log: events past retention removed"),
                     Err(e) => tracing::warn!(error = %e, "legal log pruning failed"),
+                }
+                match store
+                    .prune_virus_archive(before(log.virus_retention_months))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(messages = n, "virus archive: records past retention removed"),
+                    Err(e) => tracing::warn!(error = %e, "virus archive pruning failed"),
                 }
             }
         }));
@@ -426,6 +437,11 @@ impl Handler for MxDoor {
         match self.0.receive(&envelope(e), &message).await {
             Ok(Received::Accepted(text)) => Reply::new(250, "2.0.0", text),
             Ok(Received::Refused(text)) => Reply::new(550, "5.7.1", text),
+            Ok(Received::Infected(virus)) => Reply::new(
+                554,
+                "5.7.1",
+                format!("message refused: virus found ({virus})"),
+            ),
             Err(err) => temporary(err),
         }
     }

@@ -61,7 +61,7 @@ impl Transport for Loopback {
                 };
                 let outcome = match e.receive(&env, message).await.map_err(|e| e.to_string())? {
                     Received::Accepted(t) => Outcome::Delivered(t),
-                    Received::Refused(t) => Outcome::Permanent(t),
+                    Received::Refused(t) | Received::Infected(t) => Outcome::Permanent(t),
                 };
                 return Ok(rcpt_to
                     .iter()
