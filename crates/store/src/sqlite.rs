@@ -749,6 +749,22 @@ struct RcptRow {
     address: String,
 }
 
+/// Appends each child value, in order, to the list of the owner with its id (children of
+/// unknown owners are ignored).
+fn attach<T>(
+    owners: &mut [T],
+    id: impl Fn(&T) -> i64,
+    list: impl Fn(&mut T) -> &mut Vec<String>,
+    children: impl IntoIterator<Item = (i64, String)>,
+) {
+    let index: HashMap<i64, usize> = owners.iter().enumerate().map(|(i, o)| (id(o), i)).collect();
+    for (owner, value) in children {
+        if let Some(&i) = index.get(&owner) {
+            list(&mut owners[i]).push(value);
+        }
+    }
+}
+
 /// Builds queue entries from their rows (in the wanted order) and all their recipients.
 fn assemble_queue(rows: Vec<QueueRow>, rcpts: Vec<RcptRow>) -> Result<Vec<QueueEntry>> {
     let mut entries = rows
@@ -768,12 +784,12 @@ fn assemble_queue(rows: Vec<QueueRow>, rcpts: Vec<RcptRow>) -> Result<Vec<QueueE
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let index: HashMap<i64, usize> = entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
-    for r in rcpts {
-        if let Some(&i) = index.get(&r.queue_id) {
-            entries[i].rcpt_to.push(r.address);
-        }
-    }
+    attach(
+        &mut entries,
+        |e| e.id,
+        |e| &mut e.rcpt_to,
+        rcpts.into_iter().map(|r| (r.queue_id, r.address)),
+    );
     Ok(entries)
 }
 
@@ -1298,12 +1314,12 @@ fn assemble_viruses(rows: Vec<VirusRow>, rcpts: Vec<VirusRcptRow>) -> Result<Vec
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let index: HashMap<i64, usize> = records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-    for r in rcpts {
-        if let Some(&i) = index.get(&r.record) {
-            records[i].record.recipients.push(r.address);
-        }
-    }
+    attach(
+        &mut records,
+        |r| r.id,
+        |r| &mut r.record.recipients,
+        rcpts.into_iter().map(|r| (r.record, r.address)),
+    );
     Ok(records)
 }
 
@@ -1395,21 +1411,14 @@ async fn archive_virus(conn: &mut SqliteConnection, v: &NewVirusRecord) -> Resul
         )
     })?
     .last_insert_rowid();
-    for (pos, rcpt) in (0_i64..).zip(&v.recipients) {
-        sqlx::query("INSERT INTO virus_archive_rcpt (record, pos, address) VALUES (?1, ?2, ?3)")
-            .bind(id)
-            .bind(pos)
-            .bind(rcpt)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| {
-                db_err(
-                    e,
-                    format_args!("storing the recipients of virus record {id}"),
-                )
-            })?;
-    }
-    Ok(())
+    insert_list(
+        conn,
+        "INSERT INTO virus_archive_rcpt (record, pos, address) VALUES (?1, ?2, ?3)",
+        id,
+        &v.recipients,
+        &format!("the recipients of virus record {id}"),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1417,6 +1426,27 @@ async fn archive_virus(conn: &mut SqliteConnection, v: &NewVirusRecord) -> Resul
 
 /// Records the batch's idempotency keys; `Duplicate` for the first one already there. A
 /// key repeated inside the batch counts once.
+/// Stores `values` in order as the list of row `owner` in a child table; `insert` takes the
+/// owner's id, the position and the value, in that order.
+async fn insert_list(
+    conn: &mut SqliteConnection,
+    insert: &'static str,
+    owner: i64,
+    values: &[String],
+    what: &str,
+) -> Result<()> {
+    for (pos, value) in (0_i64..).zip(values) {
+        sqlx::query(insert)
+            .bind(owner)
+            .bind(pos)
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| db_err(e, format_args!("storing {what}")))?;
+    }
+    Ok(())
+}
+
 async fn claim_once_keys(conn: &mut SqliteConnection, keys: &[String]) -> Result<()> {
     let mut seen = HashSet::new();
     for key in keys {
@@ -1495,21 +1525,14 @@ async fn enqueue(conn: &mut SqliteConnection, q: &NewQueueEntry, created_at: i64
     .await
     .map_err(|e| db_err(e, format_args!("queueing a relay job to {domain}")))?
     .last_insert_rowid();
-    for (pos, rcpt) in (0_i64..).zip(&q.rcpt_to) {
-        sqlx::query("INSERT INTO queue_rcpt (queue_id, pos, address) VALUES (?1, ?2, ?3)")
-            .bind(id)
-            .bind(pos)
-            .bind(rcpt)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| {
-                db_err(
-                    e,
-                    format_args!("storing the recipients of queue entry {id}"),
-                )
-            })?;
-    }
-    Ok(())
+    insert_list(
+        conn,
+        "INSERT INTO queue_rcpt (queue_id, pos, address) VALUES (?1, ?2, ?3)",
+        id,
+        &q.rcpt_to,
+        &format!("the recipients of queue entry {id}"),
+    )
+    .await
 }
 
 async fn dequeue(conn: &mut SqliteConnection, id: i64) -> Result<()> {
@@ -1612,29 +1635,22 @@ async fn append_log(conn: &mut SqliteConnection, events: &[NewLogEvent]) -> Resu
         .execute(&mut *conn)
         .await
         .map_err(|e| db_err(e, format_args!("appending legal-log event {seq}")))?;
-        for (pos, address) in (0_i64..).zip(&e.recipients) {
-            sqlx::query("INSERT INTO log_recipients (seq, pos, address) VALUES (?1, ?2, ?3)")
-                .bind(row)
-                .bind(pos)
-                .bind(address)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| db_err(e, format_args!("storing recipients of log event {seq}")))?;
-        }
-        for (pos, msgid) in (0_i64..).zip(&e.related) {
-            sqlx::query("INSERT INTO log_related (seq, pos, msgid) VALUES (?1, ?2, ?3)")
-                .bind(row)
-                .bind(pos)
-                .bind(msgid)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| {
-                    db_err(
-                        e,
-                        format_args!("storing related messages of log event {seq}"),
-                    )
-                })?;
-        }
+        insert_list(
+            conn,
+            "INSERT INTO log_recipients (seq, pos, address) VALUES (?1, ?2, ?3)",
+            row,
+            &e.recipients,
+            &format!("recipients of log event {seq}"),
+        )
+        .await?;
+        insert_list(
+            conn,
+            "INSERT INTO log_related (seq, pos, msgid) VALUES (?1, ?2, ?3)",
+            row,
+            &e.related,
+            &format!("related messages of log event {seq}"),
+        )
+        .await?;
         prev = hash;
     }
     sqlx::query("UPDATE log_chain SET head_seq = ?1, head_hash = ?2 WHERE id = 1")
