@@ -61,6 +61,18 @@ enum Command {
         #[command(subcommand)]
         command: queue::QueueCommand,
     },
+    /// Run one sweep of the delivery timers now: the 12 h preavviso and the final notice
+    /// (spec §4.4) for every message that is due one. `serve` sweeps every minute by itself;
+    /// this is for an operator after downtime, and for tests and drills.
+    Timers {
+        #[arg(long)]
+        config: PathBuf,
+        /// Sweep as if the clock read this instant (RFC 3339, e.g. 2026-11-24T09:00:00+01:00):
+        /// the notices issued are dated then. For tests and drills only: a real gestore's
+        /// notices carry the real time.
+        #[arg(long, value_name = "INSTANT")]
+        as_of: Option<jiff::Timestamp>,
+    },
     /// The virus archive: messages blocked for a virus, kept 30 months.
     Virus {
         #[arg(long)]
@@ -145,6 +157,19 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Log { config, command } => block_on(log::run(&config, command)),
+        Command::Timers { config, as_of } => block_on(async move {
+            let config = config::Config::load(&config)?;
+            let provider = match as_of {
+                Some(t) => {
+                    let clock = engine::clock::ManualClock::new(t.to_zoned(engine::clock::rome()));
+                    provider::Provider::open(config, std::sync::Arc::new(clock)).await?
+                }
+                None => provider::Provider::open_default(config).await?,
+            };
+            let issued = provider.engine.tick_timers().await?;
+            println!("{issued} notice(s) issued");
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Virus { config, command } => block_on(async move {
             virus::run(&config, command).await?;
             Ok(ExitCode::SUCCESS)

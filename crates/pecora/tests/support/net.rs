@@ -1,5 +1,6 @@
 //! The test harness for networks of real `pecora` processes on loopback: starts `pecora demo`
-//! in a temporary directory, drives it with the Python SMTP client (`tests/smtp_client.py`),
+//! in a temporary directory (or each provider of a prepared demo as its own `pecora serve`,
+//! to kill and restart one alone), drives it with the Python SMTP client (`tests/smtp_client.py`),
 //! reads mailboxes through `pecora admin mailbox-export`, and checks every message with
 //! `pecora verify`, the `openssl` CLI and `xmllint --dtdvalid`. Shared by the network test
 //! files; each uses a part of it.
@@ -15,36 +16,79 @@ pub const PECORA: &str = env!("CARGO_BIN_EXE_pecora");
 
 pub struct Net {
     pub dir: tempfile::TempDir,
-    pub child: Child,
+    /// The running network: `pecora demo` alone ([`Net::start`]), or one `pecora serve` per
+    /// provider, process p serving provider p ([`Net::start_served`]).
+    pub procs: Vec<Proc>,
     pub demo: Value,
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for p in &mut self.procs {
+            p.kill();
+        }
     }
 }
 
-pub fn spawn_demo(dir: &Path) -> Child {
-    let log = std::fs::File::create(dir.join("demo.stderr")).unwrap();
+/// A `pecora` process of the network; its stderr is appended to `log` across restarts.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Proc {
+    pub fn spawn(log: PathBuf, args: &[&str]) -> Proc {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Proc {
+            child: launch(&log, &args),
+            log,
+            args,
+        }
+    }
+
+    /// SIGKILL (no chance to clean up), and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again with the same arguments (after [`Proc::kill`]).
+    pub fn restart(&mut self) {
+        self.child = launch(&self.log, &self.args);
+    }
+}
+
+fn launch(log: &Path, args: &[String]) -> Child {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     Command::new(PECORA)
-        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("start pecora demo")
+        .unwrap_or_else(|e| panic!("start pecora {args:?}: {e}"))
+}
+
+pub fn spawn_demo(dir: &Path) -> Proc {
+    Proc::spawn(
+        dir.join("demo.stderr"),
+        &["demo", "--dir", dir.to_str().unwrap()],
+    )
 }
 
 impl Net {
     pub fn start() -> Net {
         let dir = tempfile::tempdir().unwrap();
-        let child = spawn_demo(dir.path());
+        let procs = vec![spawn_demo(dir.path())];
         let json = dir.path().join("demo.json");
         let mut net = Net {
             dir,
-            child,
+            procs,
             demo: Value::Null,
         };
         // Generous: on a loaded 2-core CI machine several demos start at once.
@@ -54,41 +98,91 @@ impl Net {
         net
     }
 
+    /// The demo network written by `pecora demo --prepare`, each provider run by its own
+    /// `pecora serve`, so that one can be killed and restarted alone.
+    pub fn start_served() -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_string();
+        let prepared = Command::new(PECORA)
+            .args(["demo", "--dir", &path, "--prepare"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            prepared.status.success(),
+            "demo --prepare: {}",
+            String::from_utf8_lossy(&prepared.stderr)
+        );
+        let demo: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
+        let procs = demo["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(p, provider)| {
+                let config = provider["config"].as_str().unwrap();
+                let log = dir.path().join(format!("serve-{p}.stderr"));
+                Proc::spawn(log, &["serve", "--config", config])
+            })
+            .collect();
+        let mut net = Net { dir, procs, demo };
+        net.wait_listening();
+        net
+    }
+
     pub fn wait_listening(&mut self) {
         for p in 0..2 {
-            for port in ["submission_port", "mx_port"] {
-                let port = self.demo["providers"][p][port].as_u64().unwrap();
-                self.wait_alive(Duration::from_secs(120), "listening", || {
-                    std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok()
-                });
-            }
+            self.wait_provider(p);
         }
     }
 
-    /// Waits for `f`, failing at once (with the demo's stderr) if the demo process exited.
+    /// Waits until provider p's submission and MX doors accept connections.
+    pub fn wait_provider(&mut self, p: usize) {
+        for port in ["submission_port", "mx_port"] {
+            let port = self.demo["providers"][p][port].as_u64().unwrap();
+            self.wait_alive(Duration::from_secs(120), "listening", || {
+                std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok()
+            });
+        }
+    }
+
+    /// Waits for `f`, failing at once (with its stderr) if a process of the network exited.
     pub fn wait_alive(&mut self, limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + limit;
         while !f() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(self.dir.path().join("demo.stderr"))
-                    .unwrap_or_default();
-                panic!("pecora demo exited ({status}) before {what}:\n{log}");
-            }
+            self.assert_running(what);
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
+    /// Fails (with its stderr) if a process of the network exited.
+    pub fn assert_running(&mut self, what: &str) {
+        for p in &mut self.procs {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+                panic!(
+                    "pecora {:?} exited ({status}) before {what}:\n{log}",
+                    p.args
+                );
+            }
+        }
+    }
+
     /// Stops the network, lets `edit` change provider p's `pecora.toml`, and starts it again
-    /// (the demo reuses its demo.json, configurations and data).
+    /// (on the same demo.json, configurations and data).
     pub fn reconfigure(&mut self, p: usize, edit: impl FnOnce(&mut toml::Table)) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for proc in &mut self.procs {
+            proc.kill();
+        }
         let path = self.config(p);
         let mut config: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
         edit(&mut config);
         std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-        self.child = spawn_demo(self.dir.path());
+        for proc in &mut self.procs {
+            proc.restart();
+        }
         self.wait_listening();
     }
 
@@ -143,7 +237,13 @@ impl Net {
     }
 
     /// Runs the SMTP client with `args` (connection and login) for one transaction.
-    pub fn send(&self, mut args: Vec<String>, mail_from: &str, rcpt: &[&str], message: &[u8]) -> Value {
+    pub fn send(
+        &self,
+        mut args: Vec<String>,
+        mail_from: &str,
+        rcpt: &[&str],
+        message: &[u8],
+    ) -> Value {
         let file = self.file(&format!("msg-{}.eml", unique()), message);
         args.extend([
             "--mail-from".into(),
@@ -158,7 +258,14 @@ impl Net {
     }
 
     /// Submits as user (p, n) with STARTTLS + AUTH; returns the client's view of the outcome.
-    pub fn submit(&self, p: usize, n: usize, mail_from: &str, rcpt: &[&str], message: &str) -> Value {
+    pub fn submit(
+        &self,
+        p: usize,
+        n: usize,
+        mail_from: &str,
+        rcpt: &[&str],
+        message: &str,
+    ) -> Value {
         self.send(self.auth_args(p, n), mail_from, rcpt, message.as_bytes())
     }
 
@@ -174,20 +281,7 @@ impl Net {
     }
 
     pub fn admin(&self, p: usize, args: &[&str]) -> Output {
-        let config = self.config(p);
-        let mut all = vec!["admin", "--config", &config];
-        all.extend_from_slice(args);
-        let out = Command::new(PECORA)
-            .args(&all)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "admin {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.operator(p, "admin", args)
     }
 
     pub fn pecora(&self, args: &[&str]) -> Output {
@@ -196,6 +290,38 @@ impl Net {
             .env("RUST_LOG", "warn")
             .output()
             .unwrap()
+    }
+
+    /// Runs `pecora <command> --config <provider p's config> <args>`; fails the test unless it
+    /// succeeds.
+    pub fn operator(&self, p: usize, command: &str, args: &[&str]) -> Output {
+        let config = self.config(p);
+        let mut all = vec![command, "--config", &config];
+        all.extend_from_slice(args);
+        let out = self.pecora(&all);
+        assert!(
+            out.status.success(),
+            "pecora {all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Provider p's relay queue (`pecora queue list --json`).
+    pub fn queue(&self, p: usize) -> Vec<Value> {
+        let out = self.operator(p, "queue", &["list", "--json"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Makes provider p's queued jobs `ids` (every job if empty) due now.
+    pub fn queue_retry(&self, p: usize, ids: &[u64]) {
+        let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let mut args = vec!["retry"];
+        args.extend(ids.iter().map(String::as_str));
+        self.operator(p, "queue", &args);
     }
 
     /// The messages in a mailbox, as (kind, path).
@@ -238,19 +364,11 @@ impl Net {
         }
     }
 
-    /// `pecora verify --json --ca` over files: every report must be ok.
+    /// `pecora verify --json --ca` over files, the `openssl` CLI and `xmllint --dtdvalid`
+    /// on each: every check must pass.
     pub fn verify(&self, files: &[PathBuf]) -> Vec<Value> {
-        let ca = self.ca();
-        let mut args = vec!["verify", "--json", "--ca", &ca];
-        let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
-        args.extend(names);
-        let out = self.pecora(&args);
-        let reports: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let reports = self.verify_reports(files);
         for r in &reports {
-            assert_eq!(r["ok"], true, "{r}");
             openssl_verifies(r["file"].as_str().unwrap(), &self.ca());
             if let Some(d) = r["daticert"].as_object() {
                 dtd_valid(
@@ -258,6 +376,23 @@ impl Net {
                     r["file"].as_str().unwrap(),
                 );
             }
+        }
+        reports
+    }
+
+    /// `pecora verify --json --ca` over files, in one run: one report per file, every one ok.
+    pub fn verify_reports(&self, files: &[PathBuf]) -> Vec<Value> {
+        let ca = self.ca();
+        let mut args = vec!["verify", "--json", "--ca", &ca];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        let out = self.pecora(&args);
+        let reports: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(reports.len(), files.len(), "one report per file");
+        for r in &reports {
+            assert_eq!(r["ok"], true, "{r}");
         }
         reports
     }
@@ -351,4 +486,3 @@ pub fn identificativo(reply: &Value) -> String {
         .trim()
         .to_string()
 }
-
