@@ -276,7 +276,15 @@ pub fn ricevuta_da_daticert(d: &Daticert, g: &Gestore) -> Option<Draft> {
 fn compose(t: &Transazione, g: &Gestore, at: &Zoned, s: Spec) -> Draft {
     let kind = s.kind;
     let destinatario = s.dettagli.destinatario;
-    let own_id = message_id(&t.identificativo, kind, destinatario);
+    // A receipt is named after whom it is about: its recipient, or the recipients a presa in
+    // carico covers, so that a presa for the others of the same message (a transaction that
+    // served some recipients, then one for the rest) is a message of its own.
+    let covered = s.dettagli.ricezione.join(",");
+    let about = match kind {
+        Kind::PresaInCarico => Some(covered.as_str()),
+        _ => destinatario,
+    };
+    let own_id = message_id(&t.identificativo, kind, about);
     let headers = outer_headers(t, g, at, &s, &own_id);
 
     let text = MimePart::new(

@@ -323,6 +323,27 @@ fn receipts_are_deterministic() {
 }
 
 #[test]
+fn a_presa_in_carico_is_named_after_the_recipients_it_covers() {
+    let (t, _) = transazione();
+    let presa = |ricezione: &[&str]| {
+        let ricezione: Vec<String> = ricezione.iter().map(|r| r.to_string()).collect();
+        build::presa_in_carico(
+            &t,
+            &gestore(),
+            &at(),
+            "ricevute@pec.uno.example",
+            &ricezione,
+        )
+        .message_id()
+        .to_string()
+    };
+    let (ufficio, protocollo) = ("ufficio@pec.due.example", "protocollo@pec.due.example");
+    assert_eq!(presa(&[ufficio]), presa(&[ufficio]));
+    assert_ne!(presa(&[ufficio]), presa(&[protocollo]));
+    assert_ne!(presa(&[ufficio]), presa(&[ufficio, protocollo]));
+}
+
+#[test]
 fn holder_receipts_rebuild_from_their_daticert() {
     let g = gestore();
     let mut rebuilt = 0;

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
+use store::{QueueEntry, Store, StoreError};
 
 use crate::config::Config;
 use crate::provider::Provider;
@@ -75,15 +77,11 @@ pub async fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<()> {
         }
         QueueCommand::Retry { ids } => {
             let now = provider.engine.clock().now().timestamp().as_second();
-            let mut retried = 0;
-            for j in jobs
+            let chosen: Vec<&QueueEntry> = jobs
                 .iter()
                 .filter(|j| ids.is_empty() || ids.contains(&j.id))
-            {
-                let why = j.last_error.as_deref().unwrap_or("retry requested");
-                store.retry_later(j.id, now, why).await?;
-                retried += 1;
-            }
+                .collect();
+            let retried = retry_now(store.as_ref(), &chosen, now).await?;
             let missing: Vec<String> = ids
                 .iter()
                 .filter(|id| !jobs.iter().any(|j| j.id == **id))
@@ -96,4 +94,58 @@ pub async fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Makes `jobs` due at `now`; returns how many were still queued. A running server relays
+/// (and dequeues) jobs while we work: one that left the queue since it was listed has
+/// nothing left to retry, and is no error.
+async fn retry_now(store: &dyn Store, jobs: &[&QueueEntry], now: i64) -> anyhow::Result<usize> {
+    let mut retried = 0;
+    for j in jobs {
+        let why = j.last_error.as_deref().unwrap_or("retry requested");
+        match store.retry_later(j.id, now, why).await {
+            Ok(()) => retried += 1,
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("retrying job {}", j.id)),
+        }
+    }
+    Ok(retried)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::sqlite::SqliteStore;
+    use store::{Batch, NewQueueEntry, Queue};
+
+    #[tokio::test]
+    async fn a_job_relayed_meanwhile_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let job = |domain: &str| NewQueueEntry {
+            blob: "0".repeat(64),
+            mail_from: "posta-certificata@pec.uno.example".into(),
+            rcpt_to: vec![format!("x@{domain}")],
+            domain: domain.into(),
+            next_attempt: 1000,
+            identificativo: None,
+        };
+        let enqueue = Batch {
+            enqueue: vec![job("a.example"), job("b.example")],
+            ..Batch::default()
+        };
+        store.commit(enqueue).await.unwrap();
+        let listed = store.queued().await.unwrap();
+        // The server relays the first job between our listing and our retry.
+        let relayed = Batch {
+            dequeue: vec![listed[0].id],
+            ..Batch::default()
+        };
+        store.commit(relayed).await.unwrap();
+        let chosen: Vec<&QueueEntry> = listed.iter().collect();
+        assert_eq!(retry_now(&store, &chosen, 500).await.unwrap(), 1);
+        let left = store.queued().await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!((left[0].next_attempt, left[0].attempts), (500, 1));
+    }
 }
