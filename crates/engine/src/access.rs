@@ -113,7 +113,7 @@ impl Engine {
         };
         self.notify_sender(&mut batch, &t, &accettazione, &now, &t.mittente, None)
             .await?;
-        self.store.commit(batch).await?;
+        self.commit(batch).await?;
         tracing::info!(%identificativo, sender = %t.mittente, "accettazione");
         Ok(Submitted::Accettato { identificativo })
     }

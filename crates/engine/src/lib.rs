@@ -66,6 +66,9 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) antivirus: Arc<dyn Antivirus>,
     pub(crate) ids: Identificativi,
+    /// Told when a commit queued relay jobs, and when a job ends: the relay worker starts
+    /// what is due at once instead of at its next look at the queue.
+    pub(crate) relay_wake: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -88,6 +91,7 @@ impl Engine {
             clock,
             antivirus,
             ids,
+            relay_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -112,6 +116,16 @@ impl Engine {
     pub async fn hosts(&self, domain: &str) -> Result<bool, EngineError> {
         let domain = domain.to_ascii_lowercase();
         Ok(self.store.domains().await?.contains(&domain))
+    }
+
+    /// Commits an operation that queues relay jobs, and wakes the relay worker for them.
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let queued = !batch.enqueue.is_empty();
+        self.store.commit(batch).await?;
+        if queued {
+            self.relay_wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Signs a draft and stores the result as a blob.

@@ -11,6 +11,10 @@
 //!
 //! A receipt for an identificativo we never sent is still a valid PEC object: it is delivered
 //! (spec §4.3) but touches no tracker, and the log records it as `ricevuta-sconosciuta`.
+//!
+//! A peer that lost our reply sends the same transaction again: each recipient's batch holds
+//! an idempotency key, so what was served is not served twice, and a recipient the first
+//! transaction did not name is served now (`serve_pending`).
 
 use mail_parser::MessageParser;
 use pec::build::{self, variante_per};
@@ -35,6 +39,9 @@ pub enum Received {
     /// mail normally is (spec §4.2, §9.6), so its sender hears of it; the name of the virus.
     Infected(String),
 }
+
+/// The kind in the idempotency key of a busta taken in charge for one recipient.
+const RICEZIONE: &str = "ricezione";
 
 /// How far an incoming message checks out (spec §4.2 steps 1-3).
 struct Origin {
@@ -117,7 +124,8 @@ impl Engine {
         }
     }
 
-    /// A valid busta di trasporto.
+    /// A valid busta di trasporto, taken in charge once for each recipient (see
+    /// [`serve_pending`]).
     async fn busta(
         &self,
         env: &Envelope,
@@ -125,18 +133,36 @@ impl Engine {
         c: Classified,
         provider: &index::Provider,
     ) -> Result<Received, EngineError> {
-        let Some(d) = c.daticert else {
+        let c = &c;
+        let Some(d) = &c.daticert else {
             return Err(build_error("busta", "no daticert"));
         };
+        let key = |rcpt: &str| once_key(&d.identificativo, rcpt, RICEZIONE);
+        serve_pending(&env.rcpt_to, key, |rcpt_to| async move {
+            self.take_charge(&rcpt_to, raw, c, d, provider).await
+        })
+        .await
+    }
+
+    /// Takes a busta in charge for `rcpt_to`: presa in carico, antivirus, delivery and a
+    /// receipt per recipient, in one batch.
+    async fn take_charge(
+        &self,
+        rcpt_to: &[String],
+        raw: &[u8],
+        c: &Classified,
+        d: &pec::Daticert,
+        provider: &index::Provider,
+    ) -> Result<Received, EngineError> {
         let now = self.clock.now();
         let at = now.timestamp().as_second();
         let g = &self.settings.gestore;
-        let t = Transazione::from_daticert(&d);
+        let t = Transazione::from_daticert(d);
         let service = self.service_address();
         let mut batch = Batch::default();
 
         // Presa in carico for every recipient of this transaction (spec §3.5).
-        let presa = build::presa_in_carico(&t, g, &now, &provider.mail_receipt, &env.rcpt_to);
+        let presa = build::presa_in_carico(&t, g, &now, &provider.mail_receipt, rcpt_to);
         let (_, presa_blob) = self.seal(&presa).await?;
         batch.enqueue.extend(self.relay_jobs(
             &presa_blob,
@@ -152,11 +178,11 @@ impl Engine {
             &g.nome,
             vec![presa.message_id().into()],
         );
-        e.detail = Some(format!("ricezione: {}", env.rcpt_to.join(", ")));
+        e.detail = Some(format!("ricezione: {}", rcpt_to.join(", ")));
         batch.log.push(e);
 
-        let postacert = c.originale.unwrap_or_default();
-        let infected = match self.antivirus.scan(&postacert).await? {
+        let postacert = c.originale.as_deref().unwrap_or_default();
+        let infected = match self.antivirus.scan(postacert).await? {
             Verdict::Clean => None,
             Verdict::Infected(name) => Some(name),
         };
@@ -169,15 +195,15 @@ impl Engine {
                 virus,
                 (raw_blob.clone(), raw.len()),
                 &t,
-                &env.rcpt_to,
+                rcpt_to,
                 &provider.name,
                 at,
             ));
         }
-        for rcpt in &env.rcpt_to {
+        for rcpt in rcpt_to {
             batch
                 .once
-                .push(once_key(&t.identificativo, rcpt, "ricezione"));
+                .push(once_key(&t.identificativo, rcpt, RICEZIONE));
             if let Some(virus) = &infected {
                 let notice =
                     build::rilevazione_virus(&t, g, &now, &provider.mail_receipt, rcpt, virus);
@@ -218,7 +244,7 @@ impl Engine {
                         &now,
                         rcpt,
                         variant,
-                        &postacert,
+                        postacert,
                         self.settings.hash,
                     )
                     .map_err(|e| build_error("avvenuta consegna", e))?
@@ -239,7 +265,7 @@ impl Engine {
             e.daticert = receipt.daticert().map(|d| d.to_xml());
             batch.log.push(e);
         }
-        self.store.commit(batch).await?;
+        self.commit(batch).await?;
         tracing::info!(identificativo = %t.identificativo, from = %provider.name, "busta ricevuta");
         Ok(Received::Accepted(format!(
             "presa in carico {}",
@@ -417,31 +443,59 @@ impl Engine {
                 .await?;
             return Ok(Received::Infected(virus));
         }
-        let draft = build::busta_di_anomalia(&t, g, &now, raw, why);
-        let (bytes, blob) = self.seal(&draft).await?;
         let raw_id = self.store.put(raw).await?;
-        let mut batch = Batch::default();
-        for mailbox in &accepting {
-            batch.once.push(format!("anomalia|{raw_id}|{mailbox}"));
-            batch.deliveries.push(inbox(
-                mailbox,
-                blob.clone(),
-                bytes.len(),
-                Kind::Anomalia,
-                None,
-            ));
+        let key = |mailbox: &str| format!("anomalia|{raw_id}|{mailbox}");
+        let (t, now) = (&t, &now);
+        serve_pending(&accepting, key, |mailboxes| async move {
+            let draft = build::busta_di_anomalia(t, g, now, raw, why);
+            let (bytes, blob) = self.seal(&draft).await?;
+            let mut batch = Batch::default();
+            for mailbox in &mailboxes {
+                batch.once.push(key(mailbox));
+                batch.deliveries.push(inbox(
+                    mailbox,
+                    blob.clone(),
+                    bytes.len(),
+                    Kind::Anomalia,
+                    None,
+                ));
+            }
+            let mut e = event("anomalia", t, now, &g.nome, vec![draft.message_id().into()]);
+            e.detail = Some(format!("{why}; consegnata a {}", mailboxes.join(", ")));
+            batch.log.push(e);
+            self.store.commit(batch).await?;
+            Ok(Received::Accepted("consegnato come anomalia".into()))
+        })
+        .await
+    }
+}
+
+/// Serves the recipients of a transaction that were not served before. A peer that lost our
+/// reply sends the transaction again, and it may name recipients we did not serve the first
+/// time (a 4xx at RCPT, then the peer's crash before it recorded that). `serve` commits one
+/// batch for the recipients it is given, holding the idempotency key `key(rcpt)` of each:
+/// when it fails on the key of one served before, that one is left out and the others are
+/// served. When every one was, the `Duplicate` goes up: the transaction was processed already.
+async fn serve_pending<F>(
+    rcpt_to: &[String],
+    key: impl Fn(&str) -> String,
+    mut serve: impl FnMut(Vec<String>) -> F,
+) -> Result<Received, EngineError>
+where
+    F: Future<Output = Result<Received, EngineError>>,
+{
+    let mut pending = rcpt_to.to_vec();
+    loop {
+        match serve(pending.clone()).await {
+            Err(EngineError::Store(StoreError::Duplicate(taken))) => {
+                let before = pending.len();
+                pending.retain(|r| key(r) != taken);
+                if pending.is_empty() || pending.len() == before {
+                    return Err(StoreError::Duplicate(taken).into());
+                }
+            }
+            other => return other,
         }
-        let mut e = event(
-            "anomalia",
-            &t,
-            &now,
-            &g.nome,
-            vec![draft.message_id().into()],
-        );
-        e.detail = Some(format!("{why}; consegnata a {}", accepting.join(", ")));
-        batch.log.push(e);
-        self.store.commit(batch).await?;
-        Ok(Received::Accepted("consegnato come anomalia".into()))
     }
 }
 

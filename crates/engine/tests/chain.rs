@@ -161,7 +161,12 @@ async fn permanent_failure_for_an_ordinary_recipient_reaches_the_sender() {
     let c = pec::classify(&uno.store().get(&avviso.blob).await.unwrap()).unwrap();
     let d = c.daticert.unwrap();
     assert_eq!(d.consegna.as_deref(), Some(esterno.as_str()));
-    assert!(d.errore_esteso.unwrap().contains("550 5.1.1 user unknown"));
+    // The server's 5.1.1 is NOTA 12's "indirizzo non valido" (pec::errori).
+    assert_eq!(d.errore, pec::Errore::NoDest);
+    assert_eq!(
+        d.errore_esteso.as_deref(),
+        Some("5.1.1 - Uno PEC - indirizzo non valido")
+    );
     assert!(
         uno.store().queued().await.unwrap().is_empty(),
         "a permanent failure is not retried"
@@ -266,20 +271,20 @@ async fn peer_down_gives_both_notices_then_delivery_without_duplicates() {
             ("anna@pec.due.test".to_string(), 24)
         ]
     );
-    at_hour(&g, &clock, start, 23, Mode::DueDown).await;
-    assert_eq!(
-        timeouts(&g[0].engine).await.len(),
-        2,
-        "each notice exactly once"
-    );
     assert!(
         g[0].engine.store().open_entries().await.unwrap().is_empty(),
         "tracking ends"
     );
 
-    // The peer comes back: the busta is delivered (the relay kept it), receipts once each.
+    // The peer comes back within the queue's 24 hours: the busta is delivered (the relay
+    // kept it), receipts once each, and no notice again.
+    at_hour(&g, &clock, start, 23, Mode::Normal).await;
     at_hour(&g, &clock, start, 30, Mode::Normal).await;
-    at_hour(&g, &clock, start, 31, Mode::Normal).await;
+    assert_eq!(
+        timeouts(&g[0].engine).await.len(),
+        2,
+        "each notice exactly once"
+    );
     assert_eq!(
         kinds(&g[1].engine, "anna@pec.due.test").await,
         ["posta-certificata"]

@@ -16,6 +16,10 @@
 //! | nessuna conferma entro 12 ore (preavviso) | 4.4.7 | altro | messaggio non consegnato entro le prime 12 ore |
 //! | nessuna consegna entro 24 ore | 5.4.7 | altro | messaggio non consegnato entro 24 ore |
 //! | altro | 5.0.0 | altro | the given text |
+//!
+//! When the recipient's server refuses a message at SMTP, its enhanced status code picks the
+//! row ([`MancataConsegna::da_risposta_smtp`]): 5.1.1, 5.1.2 and 5.1.10 (null MX), 5.2.1,
+//! 5.2.2, 5.2.3 and 5.3.4; any other refusal is `altro`.
 
 use crate::daticert::Errore;
 use crate::kind::{Kind, Scadenza};
@@ -103,6 +107,30 @@ impl MancataConsegna {
     pub fn errore_esteso(&self, gestore: &str) -> String {
         format!("{} - {gestore} - {}", self.codice(), self.testo())
     }
+
+    /// The cause behind a permanent SMTP refusal from the recipient's server, as the relay
+    /// reads it (`550 5.1.1 user unknown`): the enhanced status code (RFC 3463; RFC 7505 for
+    /// the null MX) names the NOTA 12 event, so the sender's avviso carries its code and the
+    /// daticert `errore` class machines read. A reply without an enhanced code, or with one
+    /// no NOTA 12 event matches, is [`MancataConsegna::Altro`] with the whole reply as text.
+    pub fn da_risposta_smtp(risposta: &str) -> MancataConsegna {
+        let mut words = risposta.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        let code = if first.len() == 3 && first.bytes().all(|b| b.is_ascii_digit()) {
+            words.next().unwrap_or_default()
+        } else {
+            first
+        };
+        let detail: Vec<&str> = code.splitn(3, '.').collect();
+        match detail.as_slice() {
+            [_, "1", "1"] => MancataConsegna::CasellaInesistente,
+            [_, "1", "2" | "10"] => MancataConsegna::DominioInesistente,
+            [_, "2", "1"] => MancataConsegna::CasellaDisattivata,
+            [_, "2", "2"] => MancataConsegna::CasellaPiena,
+            [_, "2", "3"] | [_, "3", "4"] => MancataConsegna::MessaggioTroppoGrande,
+            _ => MancataConsegna::Altro(risposta.to_owned()),
+        }
+    }
 }
 
 /// Which timeout notice an `errore-esteso` describes, by its code class.
@@ -127,6 +155,55 @@ mod tests {
             MancataConsegna::Virus("EICAR".into()).kind(),
             Kind::ErroreConsegnaVirus
         );
+    }
+
+    #[test]
+    fn smtp_refusals_name_their_nota_12_event() {
+        for (risposta, causa) in [
+            (
+                "550 5.1.1 user unknown",
+                MancataConsegna::CasellaInesistente,
+            ),
+            (
+                "550 5.1.2 no such domain",
+                MancataConsegna::DominioInesistente,
+            ),
+            (
+                "556 5.1.10 x.example accepts no mail (null MX, RFC 7505)",
+                MancataConsegna::DominioInesistente,
+            ),
+            (
+                "550 5.2.1 mailbox disabled",
+                MancataConsegna::CasellaDisattivata,
+            ),
+            ("552 5.2.2 over quota", MancataConsegna::CasellaPiena),
+            ("552 5.2.3 too big", MancataConsegna::MessaggioTroppoGrande),
+            ("552 5.3.4 too big", MancataConsegna::MessaggioTroppoGrande),
+            (
+                "5.1.1 without a reply code",
+                MancataConsegna::CasellaInesistente,
+            ),
+        ] {
+            assert_eq!(
+                MancataConsegna::da_risposta_smtp(risposta),
+                causa,
+                "{risposta}"
+            );
+        }
+        for altro in [
+            "554 5.7.1 rejected by policy",
+            "550 mailbox unavailable",
+            "",
+            "550 5.1",
+            "550 5.11.1 odd",
+        ] {
+            assert_eq!(
+                MancataConsegna::da_risposta_smtp(altro),
+                MancataConsegna::Altro(altro.into())
+            );
+        }
+        let e = MancataConsegna::da_risposta_smtp("550 5.1.1 no").errore_esteso("G");
+        assert_eq!(e, "5.1.1 - G - indirizzo non valido");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Config {
     /// MX lookup for the domains without a static route.
     #[serde(default)]
     pub dns: DnsSection,
+    /// How the relay talks to other gestori.
+    #[serde(default)]
+    pub relay: RelaySection,
     #[serde(default)]
     pub log: LogSection,
     /// The virus scanner (clamd); absent: nothing is scanned, and `serve` warns at start.
@@ -169,6 +172,29 @@ fn default_smtp_port() -> u16 {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RelaySection {
+    /// How long connecting, the TLS handshake, each reply and each write to a peer may take;
+    /// a peer that stalls longer is an error for the attempt, and the job waits its backoff.
+    #[serde(default = "default_relay_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for RelaySection {
+    fn default() -> RelaySection {
+        RelaySection {
+            timeout_seconds: default_relay_timeout(),
+        }
+    }
+}
+
+/// RFC 5321 §4.5.3.2 suggests minutes per step; one minute lets a slow peer answer while a
+/// stalled one holds a relay slot only briefly.
+fn default_relay_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSection {
     /// Legal-log retention; the law asks for 30 months.
     pub retention_months: u32,
@@ -262,6 +288,9 @@ impl Config {
         if self.dns.smtp_port == 0 {
             bail!("dns.smtp_port must not be 0");
         }
+        if self.relay.timeout_seconds == 0 {
+            bail!("relay.timeout_seconds must not be 0");
+        }
         if let Some(av) = &self.antivirus {
             if av.timeout_seconds == 0 {
                 bail!("antivirus.timeout_seconds must not be 0");
@@ -285,19 +314,20 @@ mod tests {
         assert_eq!(c.dns.resolver, None);
         assert_eq!(c.dns.smtp_port, 25);
         assert_eq!(c.routes.len(), 1);
+        assert_eq!(c.relay.timeout_seconds, 60);
         let av = c.antivirus.unwrap();
         assert_eq!(av.clamd, "unix:/run/clamav/clamd.ctl");
         assert_eq!(av.timeout_seconds, 30);
         assert_eq!(av.on_unavailable, OnUnavailable::Tempfail);
     }
 
-    /// The example without its `[dns]` section.
-    fn without_dns() -> String {
+    /// The example without one of its sections, e.g. `"[dns]"`.
+    fn without(section: &str) -> String {
         let mut inside = false;
         let mut out = String::new();
         for line in EXAMPLE.lines() {
             if line.starts_with('[') {
-                inside = line.starts_with("[dns]");
+                inside = line.starts_with(section);
             }
             if !inside {
                 out.push_str(line);
@@ -309,7 +339,7 @@ mod tests {
 
     #[test]
     fn dns_section_is_optional_and_strict() {
-        let base = without_dns();
+        let base = without("[dns]");
         let c: Config = toml::from_str(&base).unwrap();
         assert!(c.dns.enabled);
         assert_eq!(c.dns.resolver, None);
@@ -330,20 +360,22 @@ mod tests {
         assert!(toml::from_str::<Config>(&no_port).is_err());
     }
 
-    /// The example without its `[antivirus]` section.
-    fn without_antivirus() -> String {
-        let mut inside = false;
-        let mut out = String::new();
-        for line in EXAMPLE.lines() {
-            if line.starts_with('[') {
-                inside = line.starts_with("[antivirus]");
-            }
-            if !inside {
-                out.push_str(line);
-                out.push('\n');
-            }
+    #[test]
+    fn relay_section_is_optional_and_strict() {
+        let base = without("[relay]");
+        assert_eq!(load(&base).unwrap().relay.timeout_seconds, 60);
+        let short = format!("{base}[relay]\ntimeout_seconds = 5\n");
+        assert_eq!(load(&short).unwrap().relay.timeout_seconds, 5);
+        assert_eq!(
+            load(&format!("{base}[relay]\n"))
+                .unwrap()
+                .relay
+                .timeout_seconds,
+            60
+        );
+        for bad in ["timeout_seconds = 0", "timeout = 5"] {
+            assert!(load(&format!("{base}[relay]\n{bad}\n")).is_err(), "{bad}");
         }
-        out
     }
 
     /// Parses and validates like `Config::load`.
@@ -355,7 +387,7 @@ mod tests {
 
     #[test]
     fn antivirus_section_is_optional_and_strict() {
-        let base = without_antivirus();
+        let base = without("[antivirus]");
         assert!(load(&base).unwrap().antivirus.is_none());
 
         let tcp = format!("{base}[antivirus]\nclamd = \"tcp:127.0.0.1:3310\"\n");

@@ -14,7 +14,7 @@ use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
 
 use crate::config::{
     Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, ProviderSection,
-    SigningSection, TlsSection, TrustSection,
+    RelaySection, SigningSection, TlsSection, TrustSection,
 };
 use crate::provider::Provider;
 
@@ -144,6 +144,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
                 enabled: false,
                 ..DnsSection::default()
             },
+            relay: RelaySection::default(),
             log: LogSection::default(),
             antivirus: None,
             base: pdir.clone(),
@@ -195,7 +196,11 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
         index: index_path,
         providers,
     };
-    std::fs::write(&json, serde_json::to_string_pretty(&demo)?)?;
+    // Written whole or not at all (write, then rename): whoever waits for demo.json to
+    // appear, and a second run that reuses it, must never read half of it.
+    let partial = dir.join("demo.json.partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&demo)?)?;
+    std::fs::rename(&partial, &json)?;
     Ok(demo)
 }
 
@@ -266,11 +271,36 @@ fn print_summary(demo: &Demo, dir: &Path) {
 }
 
 /// `n` distinct free ports: every probe socket stays open until all are chosen, so the
-/// system cannot hand out the same port twice.
+/// system cannot hand out the same port twice. They are taken below the system's ephemeral
+/// range when there is room, from a random start: the ports the kernel picks for outgoing
+/// connections (and for anyone's `bind` to port 0) come from that range, so none of them can
+/// take a demo port while the demo restarts.
 fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let probes = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
+    const FLOOR: u16 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let mut probes = Vec::new();
+    if ephemeral_low > FLOOR {
+        let span = u32::from(ephemeral_low - FLOOR);
+        let mut start = [0u8; 4];
+        openssl::rand::rand_bytes(&mut start)?;
+        let start = u32::from_le_bytes(start) % span;
+        for i in 0..span {
+            if probes.len() == n {
+                break;
+            }
+            // < ephemeral_low, so it fits.
+            let port = FLOOR + ((start + i) % span) as u16;
+            if let Ok(probe) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                probes.push(probe);
+            }
+        }
+    }
+    while probes.len() < n {
+        probes.push(std::net::TcpListener::bind("127.0.0.1:0")?);
+    }
     Ok(probes
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))

@@ -5,6 +5,7 @@
 //! (kind, headers, daticert, signature), `sample` writes a signed example of every kind.
 
 mod admin;
+mod bench;
 mod config;
 mod demo;
 mod log;
@@ -87,6 +88,12 @@ enum Command {
         #[command(subcommand)]
         command: log::LogCommand,
     },
+    /// Measure a gestore end to end: N messages through the submission door of a fresh demo
+    /// network (or of a running provider, --config) until every consegna is back.
+    ///
+    /// Reports accepted and delivered msg/s, p50/p99 latency to the accettazione and to the
+    /// consegna, peak RSS, and the machine's RSA signing rate with the crypto bound it sets.
+    Bench(bench::BenchArgs),
     /// Read PEC messages and check them: kind, PEC headers, daticert.xml, signature.
     ///
     /// Exit status: 0 when every file was read and every signature is valid (and, with --ca,
@@ -124,10 +131,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The bench's output is its figures: a line per message would drown them (and slow it).
+    let level = match cli.command {
+        Command::Bench(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -157,6 +169,20 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Log { config, command } => block_on(log::run(&config, command)),
+        Command::Bench(args) => block_on(async move {
+            let json = args.json;
+            let report = bench::run(args).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                report.print();
+            }
+            Ok(if report.delivered == report.messages {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }),
         Command::Timers { config, as_of } => block_on(async move {
             let config = config::Config::load(&config)?;
             let provider = match as_of {

@@ -154,13 +154,18 @@ impl Provider {
         let transport = Arc::new(SmtpTransport {
             routes: routes(&c.routes)?,
             mx: c.dns.enabled.then(|| MxResolver::new(&c.dns)),
-            client: smtp::ClientConfig {
+            client: smtp::Pool::new(smtp::ClientConfig {
                 helo: c.provider.hostname.clone(),
                 tls: smtp::tls_client_config(&pems)
                     .context("building the relay TLS configuration")?,
+                // No plaintext fallback, and no unverified TLS: PEC between gestori travels
+                // only over STARTTLS (spec §4.2, §9.5), to a peer whose certificate chains to
+                // [trust] and names the host we connect to. A peer that cannot do that is a
+                // temporary failure: the job waits, and the sender hears from the 12/24 h
+                // timers (§3.11) if it never heals.
                 require_tls: true,
-                timeout: Duration::from_secs(60),
-            },
+                timeout: Duration::from_secs(c.relay.timeout_seconds),
+            }),
         });
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -228,7 +233,10 @@ impl Provider {
                     .await
                 {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(messages = n, "virus archive: records past retention removed"),
+                    Ok(n) => tracing::info!(
+                        messages = n,
+                        "virus archive: records past retention removed"
+                    ),
                     Err(e) => tracing::warn!(error = %e, "virus archive pruning failed"),
                 }
             }
@@ -448,11 +456,12 @@ impl Handler for MxDoor {
 }
 
 /// Relays over SMTP with mandatory STARTTLS: to the static route of the domain if it has one,
-/// else to its MX hosts from DNS (unless `[dns] enabled = false`).
+/// else to its MX hosts from DNS (unless `[dns] enabled = false`). Connections to a peer
+/// stay open for its next message.
 struct SmtpTransport {
     routes: BTreeMap<String, Target>,
     mx: Option<MxResolver>,
-    client: smtp::ClientConfig,
+    client: smtp::Pool,
 }
 
 impl SmtpTransport {
@@ -501,7 +510,11 @@ impl Transport for SmtpTransport {
         };
         let mut delivery = None;
         for target in &targets {
-            match smtp::send(target.addr, &target.host, &self.client, &env, message).await {
+            match self
+                .client
+                .send(target.addr, &target.host, &env, message)
+                .await
+            {
                 Ok(d) => {
                     delivery = Some(d);
                     break;

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use rustls::pki_types::ServerName;
 use smtp_proto::response::parser::ResponseReceiver;
 use smtp_proto::{EXT_8BIT_MIME, EXT_SIZE, EXT_START_TLS, EhloResponse};
@@ -200,7 +202,7 @@ fn check_address(address: &str) -> Result<(), SmtpError> {
 }
 
 /// Every recipient gets the same refusal.
-fn refused(envelope: &Envelope, reply: Reply) -> Delivery {
+pub(crate) fn refused(envelope: &Envelope, reply: Reply) -> Delivery {
     let outcome = Outcome::from_reply(reply);
     Delivery {
         per_recipient: envelope
@@ -212,9 +214,13 @@ fn refused(envelope: &Envelope, reply: Reply) -> Delivery {
     }
 }
 
-/// One SMTP transaction: connect, EHLO, STARTTLS (if offered; error if require_tls and not
-/// offered or handshake fails), EHLO again, MAIL FROM (with SIZE= if advertised), RCPT TO
-/// each, DATA if any accepted, QUIT.
+pub(crate) fn check_envelope(envelope: &Envelope) -> Result<(), SmtpError> {
+    check_address(&envelope.mail_from)?;
+    envelope.rcpt_to.iter().try_for_each(|r| check_address(r))
+}
+
+/// One SMTP transaction on a connection of its own: [`Connection::open`],
+/// [`Connection::transaction`], [`Connection::quit`].
 ///
 /// `server_name` is the TLS name to verify (a DNS name or an IP address).
 /// Connection/TLS/timeout failures → Err (the relay treats them as temporary); SMTP refusals
@@ -227,133 +233,204 @@ pub async fn send(
     envelope: &Envelope,
     message: &[u8],
 ) -> Result<Delivery, SmtpError> {
-    check_address(&envelope.mail_from)?;
-    for rcpt in &envelope.rcpt_to {
-        check_address(rcpt)?;
-    }
-    let name =
-        ServerName::try_from(server_name.to_owned()).map_err(|_| SmtpError::InvalidServerName {
-            name: server_name.to_owned(),
+    check_envelope(envelope)?;
+    let mut connection = match Connection::open(addr, server_name, config).await? {
+        Ok(connection) => connection,
+        Err(reply) => return Ok(refused(envelope, reply)),
+    };
+    let delivery = connection.transaction(envelope, message).await?;
+    connection.quit().await;
+    Ok(delivery)
+}
+
+/// An open SMTP session: greeted, EHLO'd, and under TLS when the server offered STARTTLS.
+/// It carries any number of transactions one after another; a submission client
+/// authenticates first ([`Connection::authenticate`]).
+pub struct Connection {
+    peer: Peer,
+    wire: Wire,
+    capabilities: Capabilities,
+    /// The last transaction ended before its end of data: RSET before the next one.
+    unfinished: bool,
+}
+
+impl Connection {
+    /// Connect, greeting, EHLO, STARTTLS if offered (an error if `require_tls` and it is not
+    /// offered or the handshake fails), EHLO again. `Ok(Err(reply))`: the server refused the
+    /// session at the greeting or at EHLO/HELO; the connection is closed.
+    pub async fn open(
+        addr: SocketAddr,
+        server_name: &str,
+        config: &ClientConfig,
+    ) -> Result<Result<Connection, Reply>, SmtpError> {
+        let name = ServerName::try_from(server_name.to_owned()).map_err(|_| {
+            SmtpError::InvalidServerName {
+                name: server_name.to_owned(),
+            }
         })?;
-    let peer = Peer {
-        addr,
-        timeout: config.timeout,
-    };
-    let tcp = match tokio::time::timeout(config.timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Err(peer.error("connecting", WireError::Timeout)),
-        Ok(Err(e)) => return Err(peer.error("connecting", WireError::Io(e))),
-        Ok(Ok(tcp)) => tcp,
-    };
-    let _ = tcp.set_nodelay(true);
-    let mut wire = Wire::new(Conn::Plain(tcp), config.timeout);
+        let peer = Peer {
+            addr,
+            timeout: config.timeout,
+        };
+        let tcp = match tokio::time::timeout(config.timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(peer.error("connecting", WireError::Timeout)),
+            Ok(Err(e)) => return Err(peer.error("connecting", WireError::Io(e))),
+            Ok(Ok(tcp)) => tcp,
+        };
+        let _ = tcp.set_nodelay(true);
+        let mut wire = Wire::new(Conn::Plain(tcp), config.timeout);
 
-    let (greeting, _) = peer.exchange(&mut wire, None, "greeting").await?;
-    match greeting.code {
-        220 => {}
-        400..=599 => {
-            peer.quit(wire).await;
-            return Ok(refused(envelope, greeting));
+        let (greeting, _) = peer.exchange(&mut wire, None, "greeting").await?;
+        match greeting.code {
+            220 => {}
+            400..=599 => {
+                peer.quit(wire).await;
+                return Ok(Err(greeting));
+            }
+            _ => {
+                return Err(SmtpError::UnexpectedReply {
+                    context: format!("greeting ({addr})"),
+                    reply: greeting,
+                });
+            }
         }
-        _ => {
-            return Err(SmtpError::UnexpectedReply {
-                context: format!("greeting ({addr})"),
-                reply: greeting,
-            });
-        }
-    }
-    let mut capabilities = match peer.hello(&mut wire, &config.helo).await? {
-        Ok(c) => c,
-        Err(reply) => {
-            peer.quit(wire).await;
-            return Ok(refused(envelope, reply));
-        }
-    };
+        let mut capabilities = match peer.hello(&mut wire, &config.helo).await? {
+            Ok(c) => c,
+            Err(reply) => {
+                peer.quit(wire).await;
+                return Ok(Err(reply));
+            }
+        };
 
-    if capabilities.starttls {
-        let reply = peer.command(&mut wire, "STARTTLS", "STARTTLS").await?;
-        if reply.code == 220 {
-            wire = wire
-                .connect_tls(config.tls.clone(), name)
-                .await
-                .map_err(|e| match e {
-                    WireError::Io(source) => SmtpError::TlsHandshake {
-                        server: format!("{server_name} ({addr})"),
-                        source,
-                    },
-                    other => peer.error("TLS handshake", other),
-                })?;
-            debug!(peer = %addr, "STARTTLS done");
-            capabilities = match peer.hello(&mut wire, &config.helo).await? {
-                Ok(c) => c,
-                Err(reply) => {
-                    peer.quit(wire).await;
-                    return Ok(refused(envelope, reply));
-                }
-            };
+        if capabilities.starttls {
+            let reply = peer.command(&mut wire, "STARTTLS", "STARTTLS").await?;
+            if reply.code == 220 {
+                wire = wire
+                    .connect_tls(config.tls.clone(), name)
+                    .await
+                    .map_err(|e| match e {
+                        WireError::Io(source) => SmtpError::TlsHandshake {
+                            server: format!("{server_name} ({addr})"),
+                            source,
+                        },
+                        other => peer.error("TLS handshake", other),
+                    })?;
+                debug!(peer = %addr, "STARTTLS done");
+                capabilities = match peer.hello(&mut wire, &config.helo).await? {
+                    Ok(c) => c,
+                    Err(reply) => {
+                        peer.quit(wire).await;
+                        return Ok(Err(reply));
+                    }
+                };
+            } else if config.require_tls {
+                peer.quit(wire).await;
+                return Err(SmtpError::StartTlsRefused {
+                    server: format!("{server_name} ({addr})"),
+                    reply,
+                });
+            }
         } else if config.require_tls {
             peer.quit(wire).await;
-            return Err(SmtpError::StartTlsRefused {
+            return Err(SmtpError::TlsNotOffered {
                 server: format!("{server_name} ({addr})"),
-                reply,
             });
         }
-    } else if config.require_tls {
-        peer.quit(wire).await;
-        return Err(SmtpError::TlsNotOffered {
-            server: format!("{server_name} ({addr})"),
-        });
+        Ok(Ok(Connection {
+            peer,
+            wire,
+            capabilities,
+            unfinished: false,
+        }))
     }
 
-    let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from);
-    if capabilities.size {
-        mail.push_str(&format!(" SIZE={}", message.len()));
-    }
-    if capabilities.eight_bit_mime && !message.is_ascii() {
-        mail.push_str(" BODY=8BITMIME");
-    }
-    let reply = peer.command(&mut wire, &mail, "MAIL FROM").await?;
-    if reply.code / 100 != 2 {
-        peer.quit(wire).await;
-        return Ok(refused(envelope, reply));
-    }
-
-    let mut per_recipient = Vec::with_capacity(envelope.rcpt_to.len());
-    for rcpt in &envelope.rcpt_to {
-        let reply = peer
-            .command(&mut wire, &format!("RCPT TO:<{rcpt}>"), "RCPT TO")
+    /// AUTH PLAIN (RFC 4954, RFC 4616) with the credentials as the initial response, as a
+    /// mail client does at a submission door. `Ok(Err(reply))`: the server refused them.
+    pub async fn authenticate(
+        &mut self,
+        username: &str,
+        password: &str,
+    ) -> Result<Result<(), Reply>, SmtpError> {
+        let credentials = BASE64.encode(format!("\0{username}\0{password}"));
+        let reply = self
+            .peer
+            .command(&mut self.wire, &format!("AUTH PLAIN {credentials}"), "AUTH")
             .await?;
-        per_recipient.push((rcpt.clone(), Outcome::from_reply(reply)));
-    }
-    if !per_recipient.iter().any(|(_, o)| o.is_accepted()) {
-        peer.quit(wire).await;
-        return Ok(Delivery {
-            per_recipient,
-            data: None,
-        });
+        Ok(if reply.code == 235 {
+            Ok(())
+        } else {
+            Err(reply)
+        })
     }
 
-    let reply = peer.command(&mut wire, "DATA", "DATA").await?;
-    let data = match reply.code {
-        354 => {
-            for chunk in dot_stuff(message).chunks(WRITE_CHUNK) {
-                wire.write(chunk)
-                    .await
-                    .map_err(|e| peer.error("sending the message", e))?;
-            }
-            let (reply, _) = peer.exchange(&mut wire, None, "end of data").await?;
-            Outcome::from_reply(reply)
+    /// One transaction: MAIL FROM (with SIZE= if advertised), RCPT TO each, DATA if any
+    /// recipient was accepted. See [`Delivery`] for how refusals are reported.
+    pub async fn transaction(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Delivery, SmtpError> {
+        check_envelope(envelope)?;
+        let (peer, wire) = (&self.peer, &mut self.wire);
+        if self.unfinished {
+            peer.command(wire, "RSET", "RSET").await?;
         }
-        400..=599 => Outcome::from_reply(reply),
-        _ => {
-            return Err(SmtpError::UnexpectedReply {
-                context: format!("DATA ({addr})"),
-                reply,
+        // Until the end of data is answered, the server may still hold this transaction.
+        self.unfinished = true;
+        let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from);
+        if self.capabilities.size {
+            mail.push_str(&format!(" SIZE={}", message.len()));
+        }
+        if self.capabilities.eight_bit_mime && !message.is_ascii() {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        let reply = peer.command(wire, &mail, "MAIL FROM").await?;
+        if reply.code / 100 != 2 {
+            return Ok(refused(envelope, reply));
+        }
+
+        let mut per_recipient = Vec::with_capacity(envelope.rcpt_to.len());
+        for rcpt in &envelope.rcpt_to {
+            let reply = peer
+                .command(wire, &format!("RCPT TO:<{rcpt}>"), "RCPT TO")
+                .await?;
+            per_recipient.push((rcpt.clone(), Outcome::from_reply(reply)));
+        }
+        if !per_recipient.iter().any(|(_, o)| o.is_accepted()) {
+            return Ok(Delivery {
+                per_recipient,
+                data: None,
             });
         }
-    };
-    peer.quit(wire).await;
-    Ok(Delivery {
-        per_recipient,
-        data: Some(data),
-    })
+
+        let reply = peer.command(wire, "DATA", "DATA").await?;
+        let data = match reply.code {
+            354 => {
+                for chunk in dot_stuff(message).chunks(WRITE_CHUNK) {
+                    wire.write(chunk)
+                        .await
+                        .map_err(|e| peer.error("sending the message", e))?;
+                }
+                let (reply, _) = peer.exchange(wire, None, "end of data").await?;
+                self.unfinished = false;
+                Outcome::from_reply(reply)
+            }
+            400..=599 => Outcome::from_reply(reply),
+            _ => {
+                return Err(SmtpError::UnexpectedReply {
+                    context: format!("DATA ({})", peer.addr),
+                    reply,
+                });
+            }
+        };
+        Ok(Delivery {
+            per_recipient,
+            data: Some(data),
+        })
+    }
+
+    /// QUIT and close; failures no longer matter.
+    pub async fn quit(self) {
+        self.peer.quit(self.wire).await;
+    }
 }

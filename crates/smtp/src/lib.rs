@@ -10,7 +10,9 @@
 //!   STARTTLS is offered and announced, plaintext sessions are still accepted (ordinary mail),
 //!   AUTH is not offered;
 //! * the **relay client**: carries a busta or a ricevuta to a peer's punto di ricezione, with
-//!   STARTTLS mandatory between providers ([`ClientConfig::require_tls`]).
+//!   STARTTLS mandatory between providers ([`ClientConfig::require_tls`]), on connections
+//!   kept open for the next message to the same peer ([`Pool`]). The same client, with
+//!   AUTH ([`Connection::authenticate`]), submits as a mail client does (`pecora bench`).
 //!
 //! This crate knows SMTP and nothing about PEC. The decisions that need PEC knowledge (is this
 //! password right, is this recipient ours, build and commit the busta before saying 250) belong
@@ -25,12 +27,14 @@
 
 mod client;
 mod data;
+mod pool;
 mod reply;
 mod server;
 mod tls;
 mod wire;
 
-pub use client::{ClientConfig, Delivery, send};
+pub use client::{ClientConfig, Connection, Delivery, send};
+pub use pool::Pool;
 pub use reply::{Outcome, Reply};
 pub use server::{Door, Envelope, Handler, ServerConfig, Session, serve};
 pub use tls::{install_crypto_provider, tls_client_config, tls_server_config};

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     Batch, ChainReport, LogEvent, Mailbox, MailboxKind, MailboxState, NewLogEvent, NewMailbox,
-    NewMessage, NewQueueEntry, NewTracker, NewVirusRecord, OrdinaryMail, QueueEntry, Result, Store,
-    StoreError, TrackerEntry, TrackerEvent, TrackerUpdate, VirusPoint, chain_hash,
+    NewMessage, NewQueueEntry, NewTracker, NewVirusRecord, OrdinaryMail, QueueEntry, QueueRetry,
+    Result, Store, StoreError, TrackerEntry, TrackerEvent, TrackerUpdate, VirusPoint, chain_hash,
 };
 
 /// An instant in the suite's present (14 November 2023); checks add offsets to it.
@@ -644,6 +644,43 @@ pub async fn queue(store: &dyn Store) {
     assert_not_found(
         store.retry_later(i64::MAX, 1, "x").await,
         "retry_later of a missing job",
+    );
+
+    // A job that reached one recipient keeps the other, its id, age and attempts.
+    let keep = vec![format!("a@{domain}")];
+    let narrow = |id: i64| Batch {
+        retry: vec![QueueRetry {
+            id,
+            rcpt_to: keep.clone(),
+            next_attempt: 500,
+            error: "a: 452 4.2.2 casella piena".into(),
+        }],
+        log: vec![event(NOW + 10, "relay", &id.to_string())],
+        ..Batch::default()
+    };
+    assert_not_found(
+        store.commit(narrow(i64::MAX)).await,
+        "narrowing a missing job",
+    );
+    ok(store.commit(narrow(id50)).await, "narrowing a job");
+    let narrowed = queued_to(store, &domain)
+        .await
+        .into_iter()
+        .find(|e| e.id == id50)
+        .expect("the narrowed job keeps its id");
+    assert_eq!(narrowed.rcpt_to, keep, "only the recipients left");
+    assert_eq!(
+        (
+            narrowed.attempts,
+            narrowed.next_attempt,
+            narrowed.created_at
+        ),
+        (3, 500, NOW),
+        "one more attempt, the new next attempt, the same age"
+    );
+    assert_eq!(
+        narrowed.last_error.as_deref(),
+        Some("a: 452 4.2.2 casella piena")
     );
 
     let batch = Batch {

@@ -233,6 +233,18 @@ pub struct NewQueueEntry {
     pub identificativo: Option<String>,
 }
 
+/// A relay job that reached some of its recipients and must try the others again (part of a
+/// [`Batch`]). It keeps its id and its age; its attempts grow by one, as with
+/// [`Queue::retry_later`]. `NotFound` fails the batch if the job is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRetry {
+    pub id: i64,
+    /// The recipients still to try (replacing the job's list).
+    pub rcpt_to: Vec<String>,
+    pub next_attempt: i64,
+    pub error: String,
+}
+
 /// What the sender side has heard about one (identificativo, certified recipient).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrackerEvent {
@@ -433,6 +445,8 @@ pub struct Batch {
     pub enqueue: Vec<NewQueueEntry>,
     /// Queue entries finished (delivered or given up).
     pub dequeue: Vec<i64>,
+    /// Queue entries with recipients left to try.
+    pub retry: Vec<QueueRetry>,
     pub track: Vec<NewTracker>,
     pub tracker_events: Vec<TrackerUpdate>,
     pub log: Vec<NewLogEvent>,

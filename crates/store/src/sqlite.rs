@@ -16,9 +16,12 @@
 //!
 //! Every write goes through a pool of exactly one connection and starts with
 //! `BEGIN IMMEDIATE` (the write lock from the first statement, never a lock upgrade that can
-//! fail half-way). Batches therefore apply one after another in the order they obtain that
-//! connection: UIDs stay dense and the log stays one chain however many tasks commit at
-//! once. Reads go through a separate small pool; in WAL mode they neither wait for the
+//! fail half-way). Batches therefore apply one after another: UIDs stay dense and the log
+//! stays one chain however many tasks commit at once. The batches that arrive while the
+//! writer is busy are committed together (group commit): the next task to get the
+//! connection applies all of them in arrival order, each under a savepoint of its own (a
+//! batch that fails, a `Duplicate` say, is rolled back alone), in one transaction, so one
+//! `COMMIT`, and one WAL sync, makes the lot durable before any of them is answered. Reads go through a separate small pool; in WAL mode they neither wait for the
 //! writer nor block it, and a read made of several queries runs in one transaction, so it
 //! sees one snapshot (`verify_chain` never sees half a batch).
 //!
@@ -50,19 +53,23 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
+use sqlx::Connection as _;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteQueryResult, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
+use tokio::sync::oneshot;
 
 use crate::{
     Accounts, Batch, BlobId, Blobs, ChainReport, LegalLog, LogEvent, Mailbox, MailboxState,
     Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, NewVirusRecord,
-    OrdinaryMail, Queue, QueueEntry, Result, Store, StoreError, StoredMessage, Tracker,
+    OrdinaryMail, Queue, QueueEntry, QueueRetry, Result, Store, StoreError, StoredMessage, Tracker,
     TrackerEntry, TrackerUpdate, VirusArchive, VirusRecord, chain_hash,
 };
 
@@ -96,7 +103,12 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// `<dir>/blobs`.
     blobs: PathBuf,
+    /// Batches waiting for the writer, with where to send each one's result.
+    pending: Arc<Mutex<Vec<Pending>>>,
 }
+
+/// A batch waiting to be committed, and its committer's answer channel.
+type Pending = (Batch, oneshot::Sender<Result<()>>);
 
 impl SqliteStore {
     /// Opens (creating it if needed) the store in `dir`: the directory, the database with
@@ -122,8 +134,13 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Statement and savepoint journals in memory, not in a file created and deleted
+            // per statement: they only serve to roll back within a transaction.
+            .pragma("temp_store", "memory")
             .busy_timeout(WAIT);
+        // A local file has no connection to lose: no round trip to test it before each use.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(WAIT)
@@ -134,6 +151,7 @@ impl SqliteStore {
             .map_err(|e| db_err(e, format_args!("opening database {}", path.display())))?;
         migrate(&writer, &path).await?;
         let readers = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(READERS)
             .acquire_timeout(WAIT)
             .connect_with(options)
@@ -143,6 +161,7 @@ impl SqliteStore {
             writer,
             readers,
             blobs,
+            pending: Arc::default(),
         })
     }
 
@@ -841,23 +860,56 @@ impl Queue for SqliteStore {
     }
 
     async fn retry_later(&self, id: i64, next_attempt: i64, error: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE queue SET attempts = attempts + 1, next_attempt = ?1, last_error = ?2 \
-             WHERE id = ?3",
-        )
-        .bind(next_attempt)
-        .bind(error)
-        .bind(id)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            db_err(
-                e,
-                format_args!("recording a failed attempt of queue entry {id}"),
-            )
-        })?;
-        expect_row(done, || format!("queue entry {id}"))
+        let mut conn = self
+            .writer
+            .acquire()
+            .await
+            .map_err(db("waiting for the writer"))?;
+        failed_attempt(&mut conn, id, next_attempt, error).await
     }
+}
+
+/// Counts a failed attempt of queue entry `id`: `attempts + 1`, its next attempt and error.
+async fn failed_attempt(
+    conn: &mut SqliteConnection,
+    id: i64,
+    next_attempt: i64,
+    error: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE queue SET attempts = attempts + 1, next_attempt = ?1, last_error = ?2 \
+         WHERE id = ?3",
+    )
+    .bind(next_attempt)
+    .bind(error)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        db_err(
+            e,
+            format_args!("recording a failed attempt of queue entry {id}"),
+        )
+    })?;
+    expect_row(done, || format!("queue entry {id}"))
+}
+
+/// A job keeps only the recipients still to try, and counts the attempt as failed.
+async fn retry(conn: &mut SqliteConnection, r: &QueueRetry) -> Result<()> {
+    failed_attempt(conn, r.id, r.next_attempt, &r.error).await?;
+    sqlx::query("DELETE FROM queue_rcpt WHERE queue_id = ?1")
+        .bind(r.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| db_err(e, format_args!("narrowing queue entry {}", r.id)))?;
+    insert_list(
+        conn,
+        "INSERT INTO queue_rcpt (queue_id, pos, address) VALUES (?1, ?2, ?3)",
+        r.id,
+        &r.rcpt_to,
+        &format!("the recipients of queue entry {}", r.id),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1665,31 +1717,108 @@ async fn append_log(conn: &mut SqliteConnection, events: &[NewLogEvent]) -> Resu
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, batch: Batch) -> Result<()> {
-        let mut tx = self.write("commit").await?;
-        let at = batch.log.first().map(|e| e.at);
-        claim_once_keys(&mut tx, &batch.once).await?;
-        if !batch.deliveries.is_empty() {
-            let received_at = at.unwrap_or_else(wall_clock);
-            for m in &batch.deliveries {
-                deliver(&mut tx, m, received_at).await?;
+        let (done, mut result) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((batch, done));
+        let abandoned = |_| StoreError::Backend("the group commit was abandoned".into());
+        // Our batch is committed either by a task that got the writer first, or by us.
+        let writer = tokio::select! {
+            biased;
+            r = &mut result => return r.map_err(abandoned)?,
+            w = self.writer.acquire() => w.map_err(db("waiting for the writer"))?,
+        };
+        let group = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if !group.is_empty() {
+            // A task of its own: the group commits even if this caller goes away.
+            let _ = tokio::spawn(commit_group(writer, group)).await;
+        }
+        result.await.map_err(abandoned)?
+    }
+}
+
+/// Commits `group` in one transaction and answers each batch. With several batches each one
+/// runs under a savepoint, so that one failing leaves the others alone.
+async fn commit_group(mut writer: PoolConnection<Sqlite>, group: Vec<Pending>) {
+    let (batches, answers): (Vec<Batch>, Vec<_>) = group.into_iter().unzip();
+    let isolate = batches.len() > 1;
+    let mut results = Vec::with_capacity(batches.len());
+    let committed = async {
+        let mut tx = writer
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(db("starting to write (commit)"))?;
+        for batch in &batches {
+            if isolate {
+                sqlx::query("SAVEPOINT batch")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("starting a batch"))?;
             }
+            let result = apply(&mut tx, batch).await;
+            let failed = result.is_err();
+            results.push(result);
+            if !isolate {
+                return if failed {
+                    tx.rollback().await.map_err(db("rolling back a batch"))
+                } else {
+                    tx.commit().await.map_err(db("committing a batch"))
+                };
+            }
+            if failed {
+                sqlx::query("ROLLBACK TO batch")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("rolling back a failed batch"))?;
+            }
+            sqlx::query("RELEASE batch")
+                .execute(&mut *tx)
+                .await
+                .map_err(db("ending a batch"))?;
         }
-        for q in &batch.enqueue {
-            enqueue(&mut tx, q, at.unwrap_or(q.next_attempt)).await?;
-        }
-        for &id in &batch.dequeue {
-            dequeue(&mut tx, id).await?;
-        }
-        for t in &batch.track {
-            track(&mut tx, t).await?;
-        }
-        for u in &batch.tracker_events {
-            tracker_event(&mut tx, u).await?;
-        }
-        for v in &batch.virus_archive {
-            archive_virus(&mut tx, v).await?;
-        }
-        append_log(&mut tx, &batch.log).await?;
         tx.commit().await.map_err(db("committing a batch"))
     }
+    .await;
+    let mut results = results.into_iter();
+    for answer in answers {
+        let result = match &committed {
+            Ok(()) => results
+                .next()
+                .unwrap_or_else(|| Err(StoreError::Backend("batch not applied".into()))),
+            Err(e) => Err(StoreError::Backend(e.to_string())),
+        };
+        let _ = answer.send(result);
+    }
+}
+
+/// Applies one batch inside the writer's transaction.
+async fn apply(tx: &mut SqliteConnection, batch: &Batch) -> Result<()> {
+    let at = batch.log.first().map(|e| e.at);
+    claim_once_keys(&mut *tx, &batch.once).await?;
+    if !batch.deliveries.is_empty() {
+        let received_at = at.unwrap_or_else(wall_clock);
+        for m in &batch.deliveries {
+            deliver(&mut *tx, m, received_at).await?;
+        }
+    }
+    for q in &batch.enqueue {
+        enqueue(&mut *tx, q, at.unwrap_or(q.next_attempt)).await?;
+    }
+    for &id in &batch.dequeue {
+        dequeue(&mut *tx, id).await?;
+    }
+    for r in &batch.retry {
+        retry(&mut *tx, r).await?;
+    }
+    for t in &batch.track {
+        track(&mut *tx, t).await?;
+    }
+    for u in &batch.tracker_events {
+        tracker_event(&mut *tx, u).await?;
+    }
+    for v in &batch.virus_archive {
+        archive_virus(&mut *tx, v).await?;
+    }
+    append_log(&mut *tx, &batch.log).await
 }

@@ -472,6 +472,7 @@ async fn a_failing_batch_leaves_no_row_behind() {
             identificativo: Some("id-1".into()),
         }],
         dequeue: vec![],
+        retry: vec![],
         track: vec![NewTracker {
             identificativo: "id-1".into(),
             recipient: "x@altro.example".into(),
