@@ -416,31 +416,16 @@ impl Engine {
         }
         let t = pec::classify::transazione_da_messaggio(raw);
         if accepting.is_empty() {
-            let mut e = event("rifiuto", &t, &now, &g.nome, Vec::new());
-            e.detail = Some(format!("{why}; rifiutato per {}", refused.join(", ")));
-            self.store
-                .commit(Batch {
-                    log: vec![e],
-                    ..Batch::default()
-                })
-                .await?;
+            let detail = format!("{why}; rifiutato per {}", refused.join(", "));
+            self.log_refusal("rifiuto", &t, &now, detail).await?;
             return Ok(Received::Refused(
                 "recipient unknown or not enabled to receive non-certified mail".into(),
             ));
         }
         // Ordinary mail is scanned too, before it is wrapped and delivered (spec §9.6).
         if let Verdict::Infected(virus) = self.antivirus.scan(raw).await? {
-            let mut e = event("virus", &t, &now, &g.nome, Vec::new());
-            e.detail = Some(format!(
-                "{why}; {virus}; rifiutato per {}",
-                accepting.join(", ")
-            ));
-            self.store
-                .commit(Batch {
-                    log: vec![e],
-                    ..Batch::default()
-                })
-                .await?;
+            let detail = format!("{why}; {virus}; rifiutato per {}", accepting.join(", "));
+            self.log_refusal("virus", &t, &now, detail).await?;
             return Ok(Received::Infected(virus));
         }
         let raw_id = self.store.put(raw).await?;
@@ -467,6 +452,25 @@ impl Engine {
             Ok(Received::Accepted("consegnato come anomalia".into()))
         })
         .await
+    }
+
+    /// Records in the legal log that a message was refused at the MX (`kind`), and why.
+    async fn log_refusal(
+        &self,
+        kind: &str,
+        t: &Transazione,
+        now: &jiff::Zoned,
+        detail: String,
+    ) -> Result<(), EngineError> {
+        let mut e = event(kind, t, now, &self.settings.gestore.nome, Vec::new());
+        e.detail = Some(detail);
+        self.store
+            .commit(Batch {
+                log: vec![e],
+                ..Batch::default()
+            })
+            .await?;
+        Ok(())
     }
 }
 

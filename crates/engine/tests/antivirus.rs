@@ -12,7 +12,7 @@ mod clamd;
 #[path = "support/gestori.rs"]
 mod gestori;
 
-use gestori::{kinds, relay_all};
+use gestori::{kinds, received, relay_all};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -315,21 +315,11 @@ async fn virus_at_the_access_point() {
         panic!("accepted a virus");
     };
     assert!(motivo.contains("Eicar"), "{motivo}");
-    let inbox = uno
-        .store()
-        .messages("mario@pec.uno.test", engine::INBOX)
-        .await
-        .unwrap();
-    let avviso = inbox
-        .iter()
-        .find(|m| m.kind.as_deref() == Some("non-accettazione-virus"))
-        .expect("avviso di non accettazione per virus");
+    let (avviso, c) = received(uno, "mario@pec.uno.test", "non-accettazione-virus").await;
     assert_eq!(
         avviso.identificativo.as_deref(),
         Some(identificativo.as_str())
     );
-    let raw = uno.store().get(&avviso.blob).await.unwrap();
-    let c = pec::classify(&raw).unwrap();
     assert_eq!(c.headers.x_verifica_sicurezza.as_deref(), Some("errore"));
     let d = c.daticert.unwrap();
     assert_eq!(d.errore, Errore::Virus);
@@ -407,15 +397,7 @@ async fn virus_in_an_incoming_busta() {
         kinds(uno, "mario@pec.uno.test").await,
         ["accettazione", "errore-consegna-virus"]
     );
-    let rilevazione = uno
-        .store()
-        .messages("ricevute@pec.uno.test", engine::INBOX)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|m| m.kind.as_deref() == Some("rilevazione-virus"))
-        .unwrap();
-    let c = pec::classify(&uno.store().get(&rilevazione.blob).await.unwrap()).unwrap();
+    let (_, c) = received(uno, "ricevute@pec.uno.test", "rilevazione-virus").await;
     let d = c.daticert.unwrap();
     assert_eq!(d.errore, Errore::Virus);
     assert_eq!(d.identificativo, identificativo);

@@ -10,7 +10,7 @@ use engine::access::Submitted;
 use engine::clock::{Clock, ManualClock};
 use engine::reception::Received;
 use engine::{Engine, domain_of};
-use gestori::{Gestore, Mode, REFUSING, kinds, message, network, relay_all, relay_in};
+use gestori::{Gestore, Mode, REFUSING, kinds, message, network, received, relay_all, relay_in};
 use pec::checks::Envelope;
 use store::{ChainReport, TrackerEvent};
 
@@ -149,16 +149,7 @@ async fn permanent_failure_for_an_ordinary_recipient_reaches_the_sender() {
             .is_empty()
     );
     relay_all(&g).await;
-    let inbox = uno
-        .store()
-        .messages("mario@pec.uno.test", engine::INBOX)
-        .await
-        .unwrap();
-    let avviso = inbox
-        .iter()
-        .find(|m| m.kind.as_deref() == Some("errore-consegna"))
-        .expect("avviso di mancata consegna");
-    let c = pec::classify(&uno.store().get(&avviso.blob).await.unwrap()).unwrap();
+    let (_, c) = received(uno, "mario@pec.uno.test", "errore-consegna").await;
     let d = c.daticert.unwrap();
     assert_eq!(d.consegna.as_deref(), Some(esterno.as_str()));
     // The server's 5.1.1 is NOTA 12's "indirizzo non valido" (pec::errori).

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use engine::access::Submitted;
 use engine::clock::Clock;
 use engine::relay::{Outcome, Transport};
-use gestori::{Loopback, Mode, kinds, message, network, relay_all};
+use gestori::{Loopback, Mode, kinds, message, network, received, relay_all};
 use jiff::SignedDuration;
 use pec::checks::Envelope;
 use tokio::sync::Notify;
@@ -277,14 +277,7 @@ async fn nothing_waits_in_the_queue_past_24_hours() {
         kinds(uno, "mario@pec.uno.test").await,
         ["accettazione", "errore-consegna"]
     );
-    let avviso = uno
-        .store()
-        .messages("mario@pec.uno.test", engine::INBOX)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    let c = pec::classify(&uno.store().get(&avviso.blob).await.unwrap()).unwrap();
+    let (_, c) = received(uno, "mario@pec.uno.test", "errore-consegna").await;
     let d = c.daticert.unwrap();
     assert_eq!(d.consegna.as_deref(), Some(esterno));
     let errore = d.errore_esteso.unwrap();

@@ -192,6 +192,24 @@ pub async fn kinds(e: &Engine, mailbox: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first message of `kind` in a mailbox's INBOX, and what the classifier reads in it.
+pub async fn received(
+    e: &Engine,
+    mailbox: &str,
+    kind: &str,
+) -> (store::StoredMessage, pec::Classified) {
+    let m = e
+        .store()
+        .messages(mailbox, engine::INBOX)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind.as_deref() == Some(kind))
+        .unwrap_or_else(|| panic!("no {kind} in {mailbox}"));
+    let c = pec::classify(&e.store().get(&m.blob).await.unwrap()).unwrap();
+    (m, c)
+}
+
 /// A minimal message from `from` to `to`.
 pub fn message(from: &str, to: &str) -> Vec<u8> {
     format!("From: {from}\r\nTo: {to}\r\nSubject: Prova\r\nMessage-ID: <m1@client>\r\n\r\nciao\r\n")
