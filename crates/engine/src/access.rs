@@ -1,12 +1,14 @@
 //! Punto di accesso (spec §4.1): a holder's submission becomes, in one durable commit, a
 //! ricevuta di accettazione in their mailbox and a signed busta di trasporto queued for every
 //! recipient domain — or an avviso di non accettazione. Only then does the client hear 250.
+//! The same commit files the submission as it arrived in the sender's Sent folder (PEC
+//! clients expect the server to keep it), unless it carried a virus.
 
 use pec::build;
 use pec::checks::{self, Accettabile, Envelope, Rifiuto};
 use pec::identificativo::rewrite_original;
 use pec::{Destinatario, TipoDestinatario, Transazione};
-use store::{Batch, NewTracker, VirusPoint};
+use store::{Batch, NewMessage, NewTracker, SENT, VirusPoint};
 
 use crate::antivirus::Verdict;
 use crate::legal::event;
@@ -26,24 +28,68 @@ pub enum Submitted {
 
 impl Engine {
     /// Runs the access point on a message the submission door received from `env.mail_from`
-    /// (already authenticated as that mailbox).
+    /// (already authenticated as that mailbox's holder).
     pub async fn submit(&self, env: &Envelope, raw: &[u8]) -> Result<Submitted, EngineError> {
+        self.submit_as(env, raw, None).await
+    }
+
+    /// [`Engine::submit`] on behalf of the holder of `env.mail_from` by `actor`, a delegate
+    /// of the box (see [`crate::mailbox::Principal::actor`]): the legal log records who
+    /// acted.
+    pub async fn submit_as(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        actor: Option<&str>,
+    ) -> Result<Submitted, EngineError> {
         let now = self.clock.now();
         let identificativo = self.ids.next(&now);
-        match checks::verifica(raw, env, &self.settings.limiti) {
+        let (mut batch, submitted) = match checks::verifica(raw, env, &self.settings.limiti) {
             Err(rifiuti) => {
                 let motivo = Rifiuto::errore_esteso(&rifiuti);
                 self.non_accettato(env, raw, identificativo, &motivo, false)
-                    .await
+                    .await?
             }
             Ok(a) => match self.antivirus.scan(raw).await? {
                 Verdict::Infected(virus) => {
                     self.non_accettato(env, raw, identificativo, &virus, true)
-                        .await
+                        .await?
                 }
-                Verdict::Clean => self.accettato(env, raw, identificativo, a).await,
+                Verdict::Clean => self.accettato(env, raw, identificativo, a).await?,
             },
+        };
+        for e in &mut batch.log {
+            e.actor = actor.map(str::to_ascii_lowercase);
         }
+        self.commit(batch).await?;
+        match &submitted {
+            Submitted::Accettato { identificativo } => {
+                tracing::info!(%identificativo, sender = %env.mail_from, ?actor, "accettazione");
+            }
+            Submitted::NonAccettato {
+                identificativo,
+                motivo,
+            } => tracing::info!(%identificativo, %motivo, ?actor, "non accettazione"),
+        }
+        Ok(submitted)
+    }
+
+    /// The copy of a submission for the sender's Sent folder.
+    async fn sent_copy(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        identificativo: &str,
+    ) -> Result<NewMessage, EngineError> {
+        Ok(NewMessage {
+            mailbox: env.mail_from.to_ascii_lowercase(),
+            folder: SENT.into(),
+            blob: self.store.put(raw).await?,
+            size: raw.len() as u64,
+            flags: vec!["\\Seen".into()],
+            kind: None,
+            identificativo: Some(identificativo.to_string()),
+        })
     }
 
     async fn accettato(
@@ -52,7 +98,7 @@ impl Engine {
         raw: &[u8],
         identificativo: String,
         a: Accettabile,
-    ) -> Result<Submitted, EngineError> {
+    ) -> Result<(Batch, Submitted), EngineError> {
         let now = self.clock.now();
         let at = now.timestamp().as_second();
         let g = &self.settings.gestore;
@@ -109,13 +155,12 @@ impl Engine {
                 })
                 .collect(),
             log: vec![sent],
+            deliveries: vec![self.sent_copy(env, raw, &identificativo).await?],
             ..Batch::default()
         };
         self.notify_sender(&mut batch, &t, &accettazione, &now, &t.mittente, None)
             .await?;
-        self.commit(batch).await?;
-        tracing::info!(%identificativo, sender = %t.mittente, "accettazione");
-        Ok(Submitted::Accettato { identificativo })
+        Ok((batch, Submitted::Accettato { identificativo }))
     }
 
     async fn non_accettato(
@@ -125,7 +170,7 @@ impl Engine {
         identificativo: String,
         motivo: &str,
         virus: bool,
-    ) -> Result<Submitted, EngineError> {
+    ) -> Result<(Batch, Submitted), EngineError> {
         let now = self.clock.now();
         let g = &self.settings.gestore;
         // The facts as far as the message lets us read them; the certified sender is the
@@ -154,6 +199,10 @@ impl Engine {
                 &g.nome,
                 now.timestamp().as_second(),
             ));
+        } else {
+            batch
+                .deliveries
+                .push(self.sent_copy(env, raw, &identificativo).await?);
         }
         self.notify_sender(
             &mut batch,
@@ -164,11 +213,10 @@ impl Engine {
             Some(motivo.to_string()),
         )
         .await?;
-        self.store.commit(batch).await?;
-        tracing::info!(%identificativo, %motivo, "non accettazione");
-        Ok(Submitted::NonAccettato {
+        let submitted = Submitted::NonAccettato {
             identificativo,
             motivo: motivo.to_string(),
-        })
+        };
+        Ok((batch, submitted))
     }
 }

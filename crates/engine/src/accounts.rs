@@ -1,11 +1,10 @@
-//! Holders' credentials: argon2 password hashes, and who may use the punto di accesso (only
-//! an active box with the right password — spec §4.1, RFC 6109 §5.2).
+//! Credentials: argon2 password hashes, and why a login is refused. Who may log in (only to
+//! an active box with the right password — spec §4.1, RFC 6109 §5.2) is decided by
+//! [`crate::Engine::login`].
 
+use crate::EngineError;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use store::MailboxState;
-
-use crate::{Engine, EngineError};
 
 /// The PHC string of `password` (argon2id, random salt).
 pub fn hash_password(password: &str) -> Result<String, EngineError> {
@@ -46,31 +45,8 @@ pub enum LoginError {
     NotActive(String),
 }
 
-impl Engine {
-    /// Checks a holder's credentials: Ok(the mailbox address) for an active box with the right
-    /// password. An unknown box and a wrong password are indistinguishable to the caller.
-    pub async fn authenticate(
-        &self,
-        address: &str,
-        password: &str,
-    ) -> Result<Result<String, LoginError>, EngineError> {
-        let Some(m) = self.store.mailbox(address).await? else {
-            // Spend the same effort as a real check, so timing does not reveal the box.
-            let _ = verify_password(password, DUMMY_HASH);
-            return Ok(Err(LoginError::BadCredentials));
-        };
-        if !verify_password(password, &m.password_hash) {
-            return Ok(Err(LoginError::BadCredentials));
-        }
-        if m.state != MailboxState::Attiva {
-            return Ok(Err(LoginError::NotActive(m.address)));
-        }
-        Ok(Ok(m.address))
-    }
-}
-
 /// An argon2id hash of a random password nobody knows.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Vb0ZsNVwYbiRTMuCMlaGq5WRRPmUwoN4Mti8lLdCn5A";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Vb0ZsNVwYbiRTMuCMlaGq5WRRPmUwoN4Mti8lLdCn5A";
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ pub(crate) fn event(
         provider: provider.to_string(),
         detail: None,
         daticert: None,
+        actor: None,
     }
 }
 

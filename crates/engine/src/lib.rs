@@ -11,7 +11,10 @@ pub mod access;
 pub mod accounts;
 pub mod antivirus;
 pub mod clock;
+pub mod filing;
 pub mod legal;
+pub mod mailbox;
+pub mod quota;
 pub mod reception;
 pub mod relay;
 pub mod timers;
@@ -29,8 +32,7 @@ use store::{Batch, BlobId, NewMessage, NewQueueEntry, Store, StoreError};
 use crate::antivirus::Antivirus;
 use crate::clock::Clock;
 
-/// The folder everything is delivered into until folders arrive with the mailbox issue.
-pub const INBOX: &str = "INBOX";
+pub use store::INBOX;
 
 /// What a provider is: its identity and its policies.
 #[derive(Debug, Clone)]
@@ -69,6 +71,11 @@ pub struct Engine {
     /// Told when a commit queued relay jobs, and when a job ends: the relay worker starts
     /// what is due at once instead of at its next look at the queue.
     pub(crate) relay_wake: tokio::sync::Notify,
+    /// Told the address of every mailbox a commit stored messages in, and of every mailbox
+    /// an access server changed ([`Engine::mailbox_changed`]): IMAP IDLE listens here.
+    pub(crate) changes: tokio::sync::broadcast::Sender<String>,
+    /// Held while deciding whether a box needs its quota warning (quota.rs).
+    pub(crate) quota_check: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -92,6 +99,8 @@ impl Engine {
             antivirus,
             ids,
             relay_wake: tokio::sync::Notify::new(),
+            changes: tokio::sync::broadcast::channel(1024).0,
+            quota_check: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -118,14 +127,37 @@ impl Engine {
         Ok(self.store.domains().await?.contains(&domain))
     }
 
-    /// Commits an operation that queues relay jobs, and wakes the relay worker for them.
-    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    /// Commits an operation: wakes the relay worker for the jobs it queued, and tells the
+    /// listeners of [`Engine::changes`] which mailboxes received messages.
+    pub(crate) async fn commit(&self, mut batch: Batch) -> Result<(), EngineError> {
+        self.file(&mut batch).await?;
         let queued = !batch.enqueue.is_empty();
+        let mut touched: Vec<String> = batch.deliveries.iter().map(|d| d.mailbox.clone()).collect();
+        touched.sort();
+        touched.dedup();
         self.store.commit(batch).await?;
         if queued {
             self.relay_wake.notify_one();
         }
+        for mailbox in touched {
+            self.mailbox_changed(&mailbox);
+            self.warn_quota(&mailbox).await?;
+        }
         Ok(())
+    }
+
+    /// Mailbox addresses (lowercase) as their content changes: messages stored by the
+    /// engine, or changes an access server announced with [`Engine::mailbox_changed`]. A
+    /// receiver that lags behind gets `RecvError::Lagged` and should re-check everything.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    /// Announces that a mailbox's content or flags changed (an IMAP or POP3 session stored
+    /// flags, expunged, copied...), so that other sessions on it (IDLE) look again.
+    pub fn mailbox_changed(&self, mailbox: &str) {
+        // No receiver is fine: nobody is idling.
+        let _ = self.changes.send(mailbox.to_ascii_lowercase());
     }
 
     /// Signs a draft and stores the result as a blob.
@@ -197,6 +229,33 @@ impl Engine {
             }
         }
         jobs
+    }
+}
+
+/// An [`EngineError::Build`] for `what`.
+pub(crate) fn build_error(what: &'static str, reason: impl ToString) -> EngineError {
+    EngineError::Build {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+/// A mailbox with every optional feature off, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_mailbox(kind: store::MailboxKind, quota: u64, used: u64) -> store::Mailbox {
+    store::Mailbox {
+        address: "box@pec.test".into(),
+        domain: "pec.test".into(),
+        kind,
+        state: store::MailboxState::Attiva,
+        quota,
+        used,
+        ordinary_mail: store::OrdinaryMail::Rifiuta,
+        password_hash: String::new(),
+        created_at: 0,
+        receipts_folder: None,
+        protocol_account: None,
+        quota_warned: false,
     }
 }
 

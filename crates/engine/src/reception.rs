@@ -26,7 +26,7 @@ use store::{
 
 use crate::antivirus::Verdict;
 use crate::legal::{event, event_kind};
-use crate::{Engine, EngineError, domain_of, inbox, once_key, virus_record};
+use crate::{Engine, EngineError, build_error, domain_of, inbox, once_key, virus_record};
 
 /// The answer to an incoming SMTP transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,7 +388,7 @@ impl Engine {
         );
         e.detail = Some(format!("consegnata a {}", env.rcpt_to.join(", ")));
         batch.log.push(e);
-        self.store.commit(batch).await?;
+        self.commit(batch).await?;
         Ok(Received::Accepted(format!("{} consegnata", kind.slug())))
     }
 
@@ -448,7 +448,7 @@ impl Engine {
             let mut e = event("anomalia", t, now, &g.nome, vec![draft.message_id().into()]);
             e.detail = Some(format!("{why}; consegnata a {}", mailboxes.join(", ")));
             batch.log.push(e);
-            self.store.commit(batch).await?;
+            self.commit(batch).await?;
             Ok(Received::Accepted("consegnato come anomalia".into()))
         })
         .await
@@ -508,12 +508,5 @@ fn to_and_cc(raw: &[u8]) -> (Vec<String>, Vec<String>) {
     match MessageParser::default().parse_headers(raw) {
         Some(m) => (indirizzi(m.to()), indirizzi(m.cc())),
         None => (Vec::new(), Vec::new()),
-    }
-}
-
-fn build_error(what: &'static str, reason: impl ToString) -> EngineError {
-    EngineError::Build {
-        what,
-        reason: reason.to_string(),
     }
 }

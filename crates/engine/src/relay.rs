@@ -229,7 +229,7 @@ impl Engine {
                 .join("; "),
         ));
         batch.log.push(e);
-        self.store.commit(batch).await?;
+        self.commit(batch).await?;
         Ok(())
     }
 

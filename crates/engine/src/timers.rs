@@ -66,9 +66,9 @@ impl Engine {
                 });
                 issued += 1;
             }
-            match self.store.commit(batch).await {
+            match self.commit(batch).await {
                 // Issued by an earlier sweep that crashed before its tracker update: fine.
-                Err(StoreError::Duplicate(_)) => {}
+                Err(EngineError::Store(StoreError::Duplicate(_))) => {}
                 other => other?,
             }
         }

@@ -1,11 +1,11 @@
-//! `pecora admin`: domains and mailboxes of a provider — what the operator does before the
-//! web panel exists (and what scripts keep doing after).
+//! `pecora admin`: domains, mailboxes and delegates of a provider — what the operator does
+//! before the web panel exists (and what scripts keep doing after).
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
+use store::{DelegateRole, MailboxKind, MailboxState, NewDelegate, NewMailbox, OrdinaryMail};
 
 use crate::config::Config;
 use crate::provider::Provider;
@@ -28,9 +28,9 @@ pub enum AdminCommand {
         /// sospesa (default: activated by the holder), attiva, bloccata, revocata.
         #[arg(long, default_value = "sospesa")]
         state: String,
-        /// Quota in bytes (0 = unlimited).
-        #[arg(long, default_value_t = 1 << 30)]
-        quota: u64,
+        /// Quota in bytes (0 = unlimited); by default the one `[quotas]` sets for the kind.
+        #[arg(long)]
+        quota: Option<u64>,
         /// What to do with ordinary mail: rifiuta or anomalia.
         #[arg(long, default_value = "rifiuta")]
         ordinary_mail: String,
@@ -48,10 +48,57 @@ pub enum AdminCommand {
     },
     /// Set a mailbox's state: sospesa, attiva, bloccata, revocata.
     MailboxState { address: String, state: String },
+    /// Change a mailbox's type (standard, pro, multiutenza) and give it that type's quota from
+    /// `[quotas]`, unless `--keep-quota`.
+    MailboxKind {
+        address: String,
+        kind: String,
+        #[arg(long)]
+        keep_quota: bool,
+    },
     /// Set a mailbox's quota in bytes.
     MailboxQuota { address: String, quota: u64 },
     /// Set what a mailbox does with ordinary mail: rifiuta or anomalia.
     MailboxOrdinaryMail { address: String, policy: String },
+    /// Route a box's receipts (ricevute and avvisi) into FOLDER instead of INBOX; `--inbox`
+    /// puts them back in INBOX.
+    MailboxReceiptsFolder {
+        address: String,
+        #[arg(required_unless_present = "inbox")]
+        folder: Option<String>,
+        #[arg(long, conflicts_with = "folder")]
+        inbox: bool,
+    },
+    /// Protocol-system mode (Titulus and the like): messages LOGIN reads leave INBOX (a PRO
+    /// box keeps them in its archive); `--off` ends it.
+    MailboxProtocol {
+        address: String,
+        #[arg(required_unless_present = "off")]
+        login: Option<String>,
+        #[arg(long, conflicts_with = "login")]
+        off: bool,
+    },
+    /// Give a box a delegate with its own credentials: lettura (read), invio (read and
+    /// send) or gestione (also manage folders). Prints the password when generated.
+    DelegateAdd {
+        login: String,
+        #[arg(long)]
+        mailbox: String,
+        #[arg(long, default_value = "lettura")]
+        role: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List a box's delegates.
+    DelegateList { mailbox: String },
+    /// Remove a delegate.
+    DelegateRemove { login: String },
+    /// Set a delegate's password (generated and printed when omitted).
+    DelegatePassword {
+        login: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
     /// Write a mailbox's messages as `<uid>-<kind>.eml` files into DIR.
     MailboxExport {
         address: String,
@@ -63,7 +110,9 @@ pub enum AdminCommand {
 }
 
 pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
-    let provider = Provider::open_default(Config::load(config)?).await?;
+    let config = Config::load(config)?;
+    let quotas = config.quotas;
+    let provider = Provider::open_default(config).await?;
     let store = provider.engine.store();
     let now = provider.engine.clock().now().timestamp().as_second();
     match cmd {
@@ -94,7 +143,7 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
                         address: address.clone(),
                         kind,
                         state,
-                        quota,
+                        quota: quota.unwrap_or(quotas.of(kind)),
                         ordinary_mail,
                         password_hash: engine::accounts::hash_password(&password)?,
                     },
@@ -137,6 +186,20 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
             store.set_state(&address, parse(&state, "state")?).await?;
             println!("{address}: {state}");
         }
+        AdminCommand::MailboxKind {
+            address,
+            kind,
+            keep_quota,
+        } => {
+            let kind: MailboxKind = parse(&kind, "kind")?;
+            store.set_kind(&address, kind).await?;
+            if keep_quota {
+                println!("{address}: {kind}");
+            } else {
+                store.set_quota(&address, quotas.of(kind)).await?;
+                println!("{address}: {kind}, quota {}", quotas.of(kind));
+            }
+        }
         AdminCommand::MailboxQuota { address, quota } => {
             store.set_quota(&address, quota).await?;
             println!("{address}: quota {quota}");
@@ -146,6 +209,77 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
                 .set_ordinary_mail(&address, parse(&policy, "ordinary mail policy")?)
                 .await?;
             println!("{address}: ordinary mail {policy}");
+        }
+        AdminCommand::MailboxReceiptsFolder {
+            address,
+            folder,
+            inbox: _,
+        } => {
+            store
+                .set_receipts_folder(&address, folder.as_deref())
+                .await?;
+            println!(
+                "{address}: receipts into {}",
+                folder.as_deref().unwrap_or(store::INBOX)
+            );
+        }
+        AdminCommand::MailboxProtocol {
+            address,
+            login,
+            off: _,
+        } => {
+            store
+                .set_protocol_account(&address, login.as_deref())
+                .await?;
+            match login {
+                Some(login) => {
+                    println!("{address}: protocol-system mode, integration account {login}")
+                }
+                None => println!("{address}: protocol-system mode off"),
+            }
+        }
+        AdminCommand::DelegateAdd {
+            login,
+            mailbox,
+            role,
+            password,
+        } => {
+            let role: DelegateRole = parse(&role, "delegate role")?;
+            let (password, generated) = password_or_generated(password)?;
+            store
+                .create_delegate(
+                    &NewDelegate {
+                        login: login.clone(),
+                        mailbox: mailbox.clone(),
+                        role,
+                        password_hash: engine::accounts::hash_password(&password)?,
+                    },
+                    now,
+                )
+                .await?;
+            println!("delegate {login} of {mailbox} created ({role})");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        AdminCommand::DelegateList { mailbox } => {
+            for d in store.delegates(&mailbox).await? {
+                println!("{}\t{}", d.login, d.role);
+            }
+        }
+        AdminCommand::DelegateRemove { login } => {
+            store.remove_delegate(&login).await?;
+            println!("delegate {login} removed");
+        }
+        AdminCommand::DelegatePassword { login, password } => {
+            let (password, generated) = password_or_generated(password)?;
+            store
+                .set_delegate_password_hash(&login, &engine::accounts::hash_password(&password)?)
+                .await?;
+            println!("password of delegate {login} changed");
+            if generated {
+                println!("password: {password}");
+            }
         }
         AdminCommand::MailboxExport {
             address,

@@ -32,6 +32,9 @@ pub struct Config {
     pub relay: RelaySection,
     #[serde(default)]
     pub log: LogSection,
+    /// The quota each box type gets at creation (the admin may override it per box).
+    #[serde(default)]
+    pub quotas: QuotaSection,
     /// The virus scanner (clamd); absent: nothing is scanned, and `serve` warns at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub antivirus: Option<AntivirusSection>,
@@ -105,6 +108,18 @@ pub struct ListenSection {
     pub submissions: Option<SocketAddr>,
     /// The MX door: the punto di ricezione.
     pub mx: SocketAddr,
+    /// IMAP with STARTTLS (port 143 style); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imap: Option<SocketAddr>,
+    /// IMAP with implicit TLS (port 993 style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imaps: Option<SocketAddr>,
+    /// POP3 with STLS (port 110 style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pop3: Option<SocketAddr>,
+    /// POP3 with implicit TLS (port 995 style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pop3s: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -212,6 +227,38 @@ impl Default for LogSection {
         LogSection {
             retention_months: default_retention_months(),
             virus_retention_months: default_retention_months(),
+        }
+    }
+}
+
+/// Default quota per box type, in bytes (seed 000: "una quota fissata ... in base alla
+/// tipologia scelta"); 0 = unlimited.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSection {
+    pub standard: u64,
+    pub pro: u64,
+    pub multiutenza: u64,
+}
+
+impl Default for QuotaSection {
+    fn default() -> QuotaSection {
+        const GIB: u64 = 1 << 30;
+        QuotaSection {
+            standard: GIB,
+            pro: 2 * GIB,
+            multiutenza: 2 * GIB,
+        }
+    }
+}
+
+impl QuotaSection {
+    /// The quota a new box of `kind` gets.
+    pub fn of(&self, kind: store::MailboxKind) -> u64 {
+        match kind {
+            store::MailboxKind::Standard => self.standard,
+            store::MailboxKind::Pro => self.pro,
+            store::MailboxKind::Multiutenza => self.multiutenza,
         }
     }
 }

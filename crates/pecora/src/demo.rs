@@ -14,7 +14,7 @@ use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
 
 use crate::config::{
     Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, ProviderSection,
-    RelaySection, SigningSection, TlsSection, TrustSection,
+    QuotaSection, RelaySection, SigningSection, TlsSection, TrustSection,
 };
 use crate::provider::Provider;
 
@@ -35,6 +35,10 @@ pub struct DemoProvider {
     pub submission_port: u16,
     pub submissions_port: u16,
     pub mx_port: u16,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub pop3_port: u16,
+    pub pop3s_port: u16,
     pub service_mailbox: String,
     pub users: Vec<DemoUser>,
 }
@@ -46,6 +50,9 @@ pub struct DemoUser {
     /// What the box does with ordinary mail.
     pub ordinary_mail: String,
 }
+
+/// Ports per demo provider: submission, submissions, MX, IMAP, IMAPS, POP3, POP3S.
+const PORTS: usize = 7;
 
 /// (name, domain, holders; the last holder accepts ordinary mail as anomalia).
 const PROVIDERS: [(&str, &str, [&str; 2]); 2] = [
@@ -76,8 +83,11 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
     std::fs::write(&ca_path, ca.cert_pem()?)?;
 
     // Ports first: every provider routes to every other.
-    let free = free_ports(PROVIDERS.len() * 3)?;
-    let ports: Vec<[u16; 3]> = free.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+    let free = free_ports(PROVIDERS.len() * PORTS)?;
+    let ports: Vec<[u16; PORTS]> = free
+        .chunks(PORTS)
+        .map(|c| std::array::from_fn(|i| c[i]))
+        .collect();
     let routes: std::collections::BTreeMap<String, String> = PROVIDERS
         .iter()
         .zip(&ports)
@@ -86,7 +96,10 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
 
     let mut records = Vec::new();
     let mut providers = Vec::new();
-    for ((name, domain, holders), [submission, submissions, mx]) in PROVIDERS.iter().zip(&ports) {
+    for ((name, domain, holders), [submission, submissions, mx, imap, imaps, pop3, pop3s]) in
+        PROVIDERS.iter().zip(&ports)
+    {
+        let local = |port: &u16| SocketAddr::from(([127, 0, 0, 1], *port));
         let pdir = dir.join(domain);
         std::fs::create_dir_all(&pdir)?;
         let email = format!("posta-certificata@{domain}");
@@ -133,9 +146,13 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
                 reload_seconds: 5,
             },
             listen: ListenSection {
-                submission: SocketAddr::from(([127, 0, 0, 1], *submission)),
-                submissions: Some(SocketAddr::from(([127, 0, 0, 1], *submissions))),
-                mx: SocketAddr::from(([127, 0, 0, 1], *mx)),
+                submission: local(submission),
+                submissions: Some(local(submissions)),
+                mx: local(mx),
+                imap: Some(local(imap)),
+                imaps: Some(local(imaps)),
+                pop3: Some(local(pop3)),
+                pop3s: Some(local(pop3s)),
             },
             limits: LimitsSection::default(),
             routes: routes.clone(),
@@ -146,6 +163,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
             },
             relay: RelaySection::default(),
             log: LogSection::default(),
+            quotas: QuotaSection::default(),
             antivirus: None,
             base: pdir.clone(),
         };
@@ -172,6 +190,10 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
             submission_port: *submission,
             submissions_port: *submissions,
             mx_port: *mx,
+            imap_port: *imap,
+            imaps_port: *imaps,
+            pop3_port: *pop3,
+            pop3s_port: *pop3s,
             service_mailbox,
             users,
         });
@@ -257,6 +279,10 @@ fn print_summary(demo: &Demo, dir: &Path) {
         println!(
             "  submission 127.0.0.1:{} (STARTTLS), 127.0.0.1:{} (TLS); MX 127.0.0.1:{}",
             p.submission_port, p.submissions_port, p.mx_port
+        );
+        println!(
+            "  IMAP 127.0.0.1:{} (STARTTLS), 127.0.0.1:{} (TLS); POP3 127.0.0.1:{} (STLS), 127.0.0.1:{} (TLS)",
+            p.imap_port, p.imaps_port, p.pop3_port, p.pop3s_port
         );
         for u in &p.users {
             println!("  {}  password: {}", u.address, u.password);

@@ -188,10 +188,42 @@ impl Provider {
         }
         listeners.push((c.listen.mx, server(Door::Mx, false), mx));
         for (addr, cfg, handler) in listeners {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let listener = bind(addr).await?;
             tasks.spawn(smtp::serve(listener, Arc::new(cfg), handler, stopped()));
+        }
+        // Mail access: IMAP and POP3, each with STARTTLS/STLS and implicit TLS.
+        let access =
+            |implicit_tls: bool| (c.provider.hostname.clone(), Some(tls.clone()), implicit_tls);
+        for (addr, implicit_tls) in [(c.listen.imap, false), (c.listen.imaps, true)] {
+            let Some(addr) = addr else { continue };
+            let (hostname, tls, implicit_tls) = access(implicit_tls);
+            let cfg = imap::ServerConfig {
+                implicit_tls,
+                max_literal: c.limits.max_message_size,
+                ..imap::ServerConfig::new(hostname, tls)
+            };
+            let listener = bind(addr).await?;
+            tasks.spawn(imap::serve(
+                listener,
+                Arc::new(cfg),
+                self.engine.clone(),
+                stopped(),
+            ));
+        }
+        for (addr, implicit_tls) in [(c.listen.pop3, false), (c.listen.pop3s, true)] {
+            let Some(addr) = addr else { continue };
+            let (hostname, tls, implicit_tls) = access(implicit_tls);
+            let cfg = pop3::ServerConfig {
+                implicit_tls,
+                ..pop3::ServerConfig::new(hostname, tls)
+            };
+            let listener = bind(addr).await?;
+            tasks.spawn(pop3::serve(
+                listener,
+                Arc::new(cfg),
+                self.engine.clone(),
+                stopped(),
+            ));
         }
         let relay = self
             .engine
@@ -376,8 +408,16 @@ impl Handler for SubmissionDoor {
         username: &str,
         password: &str,
     ) -> Result<String, Reply> {
-        match self.0.authenticate(username, password).await {
-            Ok(Ok(address)) => Ok(address),
+        match self.0.login(username, password).await {
+            Ok(Ok(who)) if !who.may_send() => Err(Reply::new(
+                550,
+                "5.7.1",
+                format!(
+                    "{} may read {} but not send from it (delegato in sola lettura)",
+                    who.login, who.mailbox
+                ),
+            )),
+            Ok(Ok(who)) => Ok(who.mailbox),
             Ok(Err(LoginError::BadCredentials)) => {
                 Err(Reply::new(535, "5.7.8", "authentication failed"))
             }
@@ -391,8 +431,13 @@ impl Handler for SubmissionDoor {
         Ok(())
     }
 
-    async fn data(&self, _s: &Session, e: &smtp::Envelope, message: Vec<u8>) -> Reply {
-        match self.0.submit(&envelope(e), &message).await {
+    async fn data(&self, s: &Session, e: &smtp::Envelope, message: Vec<u8>) -> Reply {
+        // A delegate logs in with its own name and sends as the box (engine::mailbox).
+        let actor = s
+            .login
+            .as_deref()
+            .filter(|login| Some(login.to_ascii_lowercase()) != s.authenticated);
+        match self.0.submit_as(&envelope(e), &message, actor).await {
             Ok(Submitted::Accettato { identificativo }) => Reply::new(
                 250,
                 "2.0.0",
@@ -552,4 +597,11 @@ impl Transport for SmtpTransport {
             })
             .collect())
     }
+}
+
+/// Binds a listener, saying which address failed.
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
 }

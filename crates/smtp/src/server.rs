@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, Request};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{Instrument, debug, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::data::DotReader;
 use crate::reply::Reply;
@@ -24,8 +24,6 @@ const MAX_AUTH_FAILURES: u32 = 3;
 /// Protocol errors (unknown commands, bad syntax, bad sequence, overlong lines) after which
 /// the session is closed with 421: a client that gets this many wrong is not a mail client.
 const MAX_PROTOCOL_ERRORS: u32 = 20;
-/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The state of one SMTP connection, as the [`Handler`] sees it.
 #[derive(Debug, Clone)]
@@ -38,6 +36,9 @@ pub struct Session {
     pub tls: bool,
     /// The mailbox the client authenticated as (submission door only).
     pub authenticated: Option<String>,
+    /// The user name the client authenticated with, as given: the mailbox's address for its
+    /// holder, another name for someone acting on the mailbox's behalf (a delegate).
+    pub login: Option<String>,
 }
 
 /// The SMTP envelope of one transaction.
@@ -118,35 +119,18 @@ pub async fn serve(
     handler: Arc<dyn Handler>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    if config.implicit_tls && config.tls.is_none() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "implicit_tls listener configured without a TLS configuration",
-        ));
-    }
-    let local = listener.local_addr()?;
-    info!(door = ?config.door, %local, implicit_tls = config.implicit_tls, "SMTP listener started");
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => {
-                info!(door = ?config.door, %local, "SMTP listener stopped");
-                return Ok(());
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let span = tracing::info_span!("smtp", door = ?config.door, %peer);
-                    let session = run_connection(tcp, peer, config.clone(), handler.clone());
-                    tokio::spawn(session.instrument(span));
-                }
-                Err(e) => {
-                    warn!(%local, error = %e, "accept failed; retrying");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            }
-        }
-    }
+    let door = listener::Door {
+        name: match config.door {
+            Door::Submission => "SMTP submission",
+            Door::Mx => "SMTP MX",
+        },
+        implicit_tls: config.implicit_tls,
+        has_tls: config.tls.is_some(),
+    };
+    listener::serve(listener, door, shutdown, |tcp, peer| {
+        run_connection(tcp, peer, config.clone(), handler.clone())
+    })
+    .await
 }
 
 /// One connection, from accept to close.
@@ -279,6 +263,7 @@ impl<'a> ServerSession<'a> {
                 helo: None,
                 tls: false,
                 authenticated: None,
+                login: None,
             },
             envelope: None,
             auth_failures: 0,
@@ -291,6 +276,7 @@ impl<'a> ServerSession<'a> {
         self.session.tls = true;
         self.session.helo = None;
         self.session.authenticated = None;
+        self.session.login = None;
         self.envelope = None;
     }
 
@@ -446,6 +432,7 @@ impl<'a> ServerSession<'a> {
             Ok(mailbox) => {
                 info!(%username, %mailbox, "authenticated");
                 self.session.authenticated = Some(mailbox);
+                self.session.login = Some(username.to_string());
                 Ok(Step::Reply(Reply::new(
                     235,
                     "2.7.0",

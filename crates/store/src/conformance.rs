@@ -10,6 +10,17 @@
 //! keys) and looks only at what it wrote, so the checks run in any order on one store, next
 //! to each other's data, and again on a store that already holds an earlier run. The one
 //! exception is [`legal_log_prune`], which prunes the whole log: [`run_all`] runs it last.
+//!
+//! The checks of the mail-access contract (folders, flags, the archive, quotas, delegates)
+//! live in the `mail_access` submodule and are re-exported here.
+
+mod mail_access;
+
+pub use mail_access::{
+    append, archive_is_immutable, copy_and_move, delegates, flag_changes, folder_lifecycle,
+    folder_names, folders_and_counters, legal_log_actor, mailbox_settings, modseq, quota,
+    quota_warning, uids_never_reused, uidvalidity_never_repeats,
+};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +48,21 @@ pub async fn run_all(store: Arc<dyn Store>) {
     batch_atomicity(&*store).await;
     idempotency(&*store).await;
     concurrent_commits(Arc::clone(&store)).await;
+    folders_and_counters(&*store).await;
+    folder_lifecycle(&*store).await;
+    folder_names(&*store).await;
+    uidvalidity_never_repeats(&*store).await;
+    uids_never_reused(&*store).await;
+    modseq(&*store).await;
+    flag_changes(&*store).await;
+    archive_is_immutable(&*store).await;
+    quota(&*store).await;
+    quota_warning(&*store).await;
+    copy_and_move(&*store).await;
+    append(&*store).await;
+    delegates(&*store).await;
+    mailbox_settings(&*store).await;
+    legal_log_actor(&*store).await;
     legal_log_prune(&*store).await;
     virus_archive(&*store).await;
 }
@@ -140,6 +166,7 @@ fn event(at: i64, kind: &str, identificativo: &str) -> NewLogEvent {
         provider: "Gestore di prova".into(),
         detail: None,
         daticert: None,
+        actor: None,
     }
 }
 
@@ -274,6 +301,9 @@ pub async fn accounts(store: &dyn Store) {
         ordinary_mail: OrdinaryMail::Anomalia,
         password_hash: new.password_hash.clone(),
         created_at: NOW + 1,
+        receipts_folder: None,
+        protocol_account: None,
+        quota_warned: false,
     };
     let got = ok(store.mailbox(&address).await, "reading a mailbox");
     assert_eq!(got.as_ref(), Some(&expected), "mailbox as created");
@@ -368,8 +398,13 @@ pub async fn accounts(store: &dyn Store) {
         store.set_ordinary_mail(&shout, OrdinaryMail::Rifiuta).await,
         "setting the policy",
     );
+    ok(
+        store.set_kind(&shout, MailboxKind::Multiutenza).await,
+        "setting the kind",
+    );
     let got = ok(store.mailbox(&address).await, "reading a mailbox");
     let changed = Mailbox {
+        kind: MailboxKind::Multiutenza,
         state: MailboxState::Attiva,
         quota: big,
         ordinary_mail: OrdinaryMail::Rifiuta,
@@ -388,6 +423,10 @@ pub async fn accounts(store: &dyn Store) {
         "set_state of nobody",
     );
     assert_not_found(store.set_quota(&ghost, 1).await, "set_quota of nobody");
+    assert_not_found(
+        store.set_kind(&ghost, MailboxKind::Pro).await,
+        "set_kind of nobody",
+    );
     assert_not_found(
         store
             .set_ordinary_mail(&ghost, OrdinaryMail::Anomalia)
@@ -475,7 +514,11 @@ pub async fn mailboxes_and_uids(store: &dyn Store) {
     );
     assert_eq!(folders, ["Archivio", "INBOX"], "folders, sorted");
     let used = ok(store.mailbox(&mailbox).await, "reading a mailbox").map(|m| m.used);
-    assert_eq!(used, Some(150), "used counts every delivered byte");
+    assert_eq!(
+        used,
+        Some(100),
+        "used counts every byte delivered outside the archive"
+    );
 
     let flags = vec!["\\Answered".to_string(), "\\Seen".to_string()];
     ok(
@@ -997,6 +1040,7 @@ pub async fn legal_log(store: &dyn Store) {
         daticert: Some(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<postacert tipo=\"accettazione\"/>".into(),
         ),
+        actor: Some("segreteria.rossi".into()),
     };
     let bare = NewLogEvent {
         at: NOW + 1,
@@ -1010,6 +1054,7 @@ pub async fn legal_log(store: &dyn Store) {
         provider: String::new(),
         detail: Some(String::new()),
         daticert: None,
+        actor: None,
     };
     let third = event(NOW + 2, "avvenuta-consegna", &id);
     let other = event(NOW + 2, "avvenuta-consegna", &fresh("log"));

@@ -14,6 +14,7 @@
 //! Legal-log events are stored exactly as given, since their hash covers every byte.
 
 pub mod conformance;
+mod mail_rules;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -45,6 +46,46 @@ pub enum StoreError {
     /// The database failed, or holds data this version cannot read.
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The operation would change the PRO archive (`Archivio/...`), whose content is
+    /// immutable, or would delete or rename a folder that must stay (INBOX, the archive).
+    #[error("not allowed: {0}")]
+    Immutable(String),
+    /// The mailbox has no room for what the operation would add (see [`Mailbox::quota`]).
+    #[error("over quota: {0}")]
+    OverQuota(String),
+    /// A folder name the store cannot hold (empty, a `/` at either end, `//`, or a
+    /// control character).
+    #[error("invalid folder name: {0}")]
+    InvalidName(String),
+}
+
+/// The root of a PRO box's archive: `Archivio/<yyyy>/<mm>` folders hold a copy of every
+/// message sent and received. Their content is immutable (no expunge, no move out, no
+/// `\Deleted` flag, no delete or rename of the folders), nothing can be appended or copied
+/// into them (the engine files the copies through [`Store::commit`]), and what they hold does
+/// not count towards the box's quota.
+pub const ARCHIVE_ROOT: &str = "Archivio";
+
+/// The folder every box has from the start and that can never be deleted or renamed.
+pub const INBOX: &str = "INBOX";
+
+/// Where the punto di accesso files a copy of every message a holder submits (IMAP
+/// special-use `\Sent`). Like [`DRAFTS`] and [`TRASH`], an ordinary folder the access
+/// servers create when missing.
+pub const SENT: &str = "Sent";
+
+/// Drafts kept by mail clients (IMAP special-use `\Drafts`).
+pub const DRAFTS: &str = "Drafts";
+
+/// Deleted messages kept by mail clients (IMAP special-use `\Trash`).
+pub const TRASH: &str = "Trash";
+
+/// Whether `folder` lies in the PRO archive ([`ARCHIVE_ROOT`] or below it).
+pub fn is_archive(folder: &str) -> bool {
+    folder == ARCHIVE_ROOT
+        || folder
+            .strip_prefix(ARCHIVE_ROOT)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A name that is not one of an enum's wire names (see `as_str` on [`MailboxKind`],
@@ -163,13 +204,111 @@ pub struct Mailbox {
     pub state: MailboxState,
     /// Bytes the box may hold; 0 = unlimited.
     pub quota: u64,
-    /// Bytes currently stored (sum of delivered message sizes).
+    /// Bytes currently stored outside the PRO archive (sum of the sizes of the messages of
+    /// every other folder): what the quota is checked against.
     pub used: u64,
     pub ordinary_mail: OrdinaryMail,
     /// PHC string (argon2); hashing is the caller's job.
     pub password_hash: String,
     /// The `at` given to [`Accounts::create_mailbox`].
     pub created_at: i64,
+    /// Where receipts (ricevute and avvisi) go instead of INBOX, if the holder asked for a
+    /// dedicated folder.
+    pub receipts_folder: Option<String>,
+    /// Protocol-system mode (seed 000, Titulus): the login of the integration account.
+    /// Messages it reads leave INBOX; on a PRO box they stay in the archive.
+    pub protocol_account: Option<String>,
+    /// The 90 % quota warning was sent and usage has not fallen below 90 % since; set through
+    /// [`Batch::quota_warned`], cleared by the store when usage falls below 90 % of a nonzero
+    /// quota (after an expunge, a folder deletion...) or the quota changes.
+    pub quota_warned: bool,
+}
+
+/// What a delegate of a multi-user box may do (seed 000: multiutenza).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DelegateRole {
+    /// Read the box.
+    Lettura,
+    /// Read the box and send as its address.
+    Invio,
+    /// Read, send, and manage folders and settings of the box.
+    Gestione,
+}
+
+wire_names!(DelegateRole, "delegate role", {
+    Lettura => "lettura",
+    Invio => "invio",
+    Gestione => "gestione",
+});
+
+/// Someone with their own credentials working on a holder's box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegate {
+    /// Lowercase login name; never equal to a mailbox address.
+    pub login: String,
+    /// The box the delegate works on (lowercase address).
+    pub mailbox: String,
+    pub role: DelegateRole,
+    /// PHC string (argon2).
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// A delegate to create with [`Accounts::create_delegate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelegate {
+    pub login: String,
+    pub mailbox: String,
+    pub role: DelegateRole,
+    pub password_hash: String,
+}
+
+/// One folder of a mailbox, with what IMAP's SELECT and STATUS report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub name: String,
+    /// Chosen when the folder is created, never reused for another folder of the same
+    /// mailbox (a folder deleted and created again gets a new one); nonzero.
+    pub uidvalidity: u32,
+    /// The UID the next message will get; only grows.
+    pub uid_next: u32,
+    /// The highest MODSEQ of the folder (RFC 7162): grows with every message stored, every
+    /// flag change and every expunge; at least 1.
+    pub highest_modseq: u64,
+    pub messages: u32,
+    /// Messages without `\Seen`.
+    pub unseen: u32,
+    /// Sum of the message sizes.
+    pub size: u64,
+}
+
+/// How [`Mailboxes::store_flags`] changes the flags of each message (IMAP STORE's `FLAGS`,
+/// `+FLAGS`, `-FLAGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// What [`Mailboxes::store_flags`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagsStored {
+    /// Messages whose flags changed: (uid, flags now, new modseq), by UID. Messages whose
+    /// flags were already as asked are not listed and keep their modseq.
+    pub changed: Vec<(u32, Vec<String>, u64)>,
+    /// Messages left alone because their modseq was above `unchanged_since`, by UID.
+    pub modified: Vec<u32>,
+}
+
+/// A message to add to a folder directly (IMAP APPEND).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub blob: BlobId,
+    pub size: u64,
+    pub flags: Vec<String>,
+    /// The IMAP internal date.
+    pub received_at: i64,
 }
 
 /// A message stored in a mailbox folder.
@@ -188,6 +327,8 @@ pub struct StoredMessage {
     /// PEC kind slug (`posta-certificata`, `accettazione`...), `None` for ordinary mail.
     pub kind: Option<String>,
     pub identificativo: Option<String>,
+    /// Set when the message was stored and at every change of its flags (RFC 7162).
+    pub modseq: u64,
 }
 
 /// A message to store in a mailbox (part of a [`Batch`]).
@@ -346,6 +487,8 @@ pub struct NewLogEvent {
     pub detail: Option<String>,
     /// The `daticert.xml` of a generated receipt: enough to re-issue it.
     pub daticert: Option<String>,
+    /// Who acted on the holder's behalf, when it was not the holder: a delegate's login.
+    pub actor: Option<String>,
 }
 
 /// A logged event with its place in the hash chain.
@@ -404,6 +547,13 @@ pub fn chain_hash(prev_hash: &str, seq: u64, e: &NewLogEvent) -> String {
     field(e.provider.as_bytes());
     opt(&mut field, e.detail.as_deref());
     opt(&mut field, e.daticert.as_deref());
+    // Added after the first chains were written: hashed only when present, so events
+    // without an actor hash as they always did (the encoding stays unambiguous, since
+    // the actor is the last field).
+    if let Some(actor) = &e.actor {
+        field(b"actor");
+        field(actor.as_bytes());
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -452,6 +602,9 @@ pub struct Batch {
     pub log: Vec<NewLogEvent>,
     /// Messages blocked for a virus, kept with the notice that reports them.
     pub virus_archive: Vec<NewVirusRecord>,
+    /// Mailboxes whose 90 % quota warning this batch delivers (sets
+    /// [`Mailbox::quota_warned`]); `NotFound` fails the batch for an unknown mailbox.
+    pub quota_warned: Vec<String>,
 }
 
 /// A mailbox to create with [`Accounts::create_mailbox`]; it starts empty (`used` 0).
@@ -471,7 +624,8 @@ pub trait Accounts: Send + Sync {
     /// Errors with `AlreadyExists` if present. Names are stored lowercase.
     async fn create_domain(&self, domain: &str, at: i64) -> Result<()>;
     async fn domains(&self) -> Result<Vec<String>>;
-    /// The domain must exist (`NotFound` otherwise); the address must be new.
+    /// The domain must exist (`NotFound` otherwise); the address must be new and not a
+    /// delegate's login (`AlreadyExists`). The box starts with an empty INBOX.
     async fn create_mailbox(&self, m: &NewMailbox, at: i64) -> Result<()>;
     /// Case-insensitive lookup.
     async fn mailbox(&self, address: &str) -> Result<Option<Mailbox>>;
@@ -480,17 +634,79 @@ pub trait Accounts: Send + Sync {
     /// The setters below fail with `NotFound` for an unknown address.
     async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()>;
     async fn set_state(&self, address: &str, state: MailboxState) -> Result<()>;
+    /// Changes the box's type (seed 000: "cambio della tipologia da Standard a PRO"). Its
+    /// quota is left as it is; messages already stored are not archived retroactively.
+    async fn set_kind(&self, address: &str, kind: MailboxKind) -> Result<()>;
+    /// A quota different from the current one clears [`Mailbox::quota_warned`].
     async fn set_quota(&self, address: &str, quota: u64) -> Result<()>;
     async fn set_ordinary_mail(&self, address: &str, policy: OrdinaryMail) -> Result<()>;
+    /// The folder need not exist (the first receipt delivered creates it); INBOX is matched
+    /// in any case. `InvalidName` for a name the store cannot hold, `Immutable` for a folder
+    /// in the archive.
+    async fn set_receipts_folder(&self, address: &str, folder: Option<&str>) -> Result<()>;
+    /// Stored lowercase, as logins are; not checked against the box's delegates.
+    async fn set_protocol_account(&self, address: &str, login: Option<&str>) -> Result<()>;
+
+    /// The mailbox must exist (`NotFound`); the login must be neither a mailbox address nor
+    /// another delegate's login (`AlreadyExists`). Stored lowercase.
+    async fn create_delegate(&self, d: &NewDelegate, at: i64) -> Result<()>;
+    /// Case-insensitive lookup by login.
+    async fn delegate(&self, login: &str) -> Result<Option<Delegate>>;
+    /// The delegates of one box, by login.
+    async fn delegates(&self, mailbox: &str) -> Result<Vec<Delegate>>;
+    /// `NotFound` for an unknown login.
+    async fn remove_delegate(&self, login: &str) -> Result<()>;
+    /// `NotFound` for an unknown login.
+    async fn set_delegate_password_hash(&self, login: &str, hash: &str) -> Result<()>;
 }
 
-/// The messages of each mailbox, by folder (messages arrive through [`Store::commit`]).
+/// The messages of each mailbox, by folder. The engine's messages arrive through
+/// [`Store::commit`] (which creates a missing folder); the mail-access servers (IMAP, POP3,
+/// web) work on them with the other methods here.
+///
+/// Every mailbox implicitly has an INBOX: [`Mailboxes::folder`] and
+/// [`Mailboxes::folder_list`] report it (empty) even before anything was delivered, and it
+/// cannot be deleted or renamed. Folder names are case-sensitive except `INBOX`, which is
+/// matched in any case (and always stored and reported as `INBOX`); the hierarchy separator
+/// is `/`. A delivery of [`Store::commit`] to a name the store cannot hold fails the batch
+/// with [`StoreError::InvalidName`].
+///
+/// Every change to a message's flags or to a folder's content raises the folder's modseq.
+/// Flags compare ignoring ASCII case and are stored once each, system flags in their usual
+/// spelling (`\seen` is stored as `\Seen`), whichever method writes them (commit included).
+///
+/// The archive rules of [`ARCHIVE_ROOT`] hold for every method: a violation fails with
+/// [`StoreError::Immutable`] and changes nothing. A method that adds bytes outside the
+/// archive fails with [`StoreError::OverQuota`] (changing nothing) when the box's quota
+/// (nonzero) would be exceeded; [`Mailbox::used`] counts only what lies outside the archive.
+///
+/// The methods that work on a folder (`store_flags`, `expunge`, `copy`, `move_messages`,
+/// `append`, `delete_folder`, `rename_folder`) fail with [`StoreError::NotFound`] when the
+/// mailbox has no such folder; within a folder, UIDs with no message are skipped.
 #[async_trait]
 pub trait Mailboxes: Send + Sync {
     /// Messages of one folder, by UID (empty for an unknown mailbox or folder).
     async fn messages(&self, mailbox: &str, folder: &str) -> Result<Vec<StoredMessage>>;
-    /// Folders that hold at least one message, sorted (empty for an unknown mailbox).
+    /// Every folder of the mailbox, INBOX included, sorted by name (empty for an unknown
+    /// mailbox).
     async fn folders(&self, mailbox: &str) -> Result<Vec<String>>;
+    /// One folder's counters; `None` if the mailbox or folder does not exist.
+    async fn folder(&self, mailbox: &str, name: &str) -> Result<Option<Folder>>;
+    /// Every folder with its counters, sorted by name.
+    async fn folder_list(&self, mailbox: &str) -> Result<Vec<Folder>>;
+    /// Creates an empty folder (parents are not created implicitly: a name is just a name).
+    /// `AlreadyExists` if present, `NotFound` for an unknown mailbox, `Immutable` inside the
+    /// archive, `InvalidName` for a name the store cannot hold.
+    async fn create_folder(&self, mailbox: &str, name: &str, at: i64) -> Result<Folder>;
+    /// Deletes a folder and its messages (their bytes leave [`Mailbox::used`]); its inferiors
+    /// (`name/...`) stay. `Immutable` for INBOX and the archive.
+    async fn delete_folder(&self, mailbox: &str, name: &str) -> Result<()>;
+    /// Renames a folder, keeping its messages and UIDs (and its UIDVALIDITY). Its inferiors
+    /// move along in the same transaction (`from/x` becomes `to/x`, as IMAP RENAME wants), and
+    /// so does the box's [`Mailbox::receipts_folder`] if it named one of them. `Immutable` for
+    /// INBOX and for anything inside the archive, either side; `AlreadyExists` if `to` (or the
+    /// new name of an inferior) exists; `InvalidName` for a `to` the store cannot hold.
+    async fn rename_folder(&self, mailbox: &str, from: &str, to: &str) -> Result<()>;
     /// Replaces the flags of one message; `NotFound` if there is no such message.
     async fn set_flags(
         &self,
@@ -499,6 +715,47 @@ pub trait Mailboxes: Send + Sync {
         uid: u32,
         flags: &[String],
     ) -> Result<()>;
+    /// Changes the flags of the messages with the given UIDs (UIDs with no message are
+    /// skipped); each message whose flags change gets a modseq of its own. With
+    /// `unchanged_since` (CONDSTORE), a message whose modseq is above it is left alone and
+    /// listed in [`FlagsStored::modified`]. Adding `\Deleted` in the archive (with `Add` or
+    /// `Replace`) is `Immutable` (other flags may change there).
+    async fn store_flags(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagsStored>;
+    /// Removes the messages with the given UIDs (whatever their flags: choosing them is the
+    /// caller's job); returns the UIDs removed, ascending. Their bytes leave
+    /// [`Mailbox::used`]. `Immutable` in the archive.
+    async fn expunge(&self, mailbox: &str, folder: &str, uids: &[u32]) -> Result<Vec<u32>>;
+    /// Copies messages into another existing folder (`NotFound` otherwise), each under a
+    /// new UID, keeping flags and internal date; returns (source UID, new UID) pairs by
+    /// source UID. `Immutable` when `to` is in the archive.
+    async fn copy(
+        &self,
+        mailbox: &str,
+        from: &str,
+        uids: &[u32],
+        to: &str,
+    ) -> Result<Vec<(u32, u32)>>;
+    /// [`Mailboxes::copy`] then [`Mailboxes::expunge`] of the source, in one transaction.
+    /// `Immutable` when either folder is in the archive. Never `OverQuota`: both folders
+    /// count, so the box's bytes stay as they were.
+    async fn move_messages(
+        &self,
+        mailbox: &str,
+        from: &str,
+        uids: &[u32],
+        to: &str,
+    ) -> Result<Vec<(u32, u32)>>;
+    /// Adds one message to an existing folder (no PEC kind, no identificativo); returns
+    /// (UIDVALIDITY, UID). `Immutable` in the archive.
+    async fn append(&self, mailbox: &str, folder: &str, m: &Appended) -> Result<(u32, u32)>;
 }
 
 /// Message bytes, stored once by content address.
@@ -568,4 +825,46 @@ pub trait VirusArchive: Send + Sync {
 pub trait Store: Accounts + Mailboxes + Blobs + Queue + Tracker + LegalLog + VirusArchive {
     /// Applies a batch atomically and durably (see [`Batch`]).
     async fn commit(&self, batch: Batch) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event as the engine logs it, with a `daticert` and without an actor.
+    fn accettazione() -> NewLogEvent {
+        NewLogEvent {
+            at: 1_700_000_000,
+            kind: "accettazione".into(),
+            identificativo: Some("opec-1@pec.example".into()),
+            msgid: Some("<m@client.example>".into()),
+            sender: "mittente@pec.example".into(),
+            recipients: vec!["a@pec.example".into(), "b@pec.example".into()],
+            subject: "Oggetto".into(),
+            related: vec!["<r@pec.example>".into()],
+            provider: "Gestore di prova".into(),
+            detail: None,
+            daticert: Some("<postacert/>".into()),
+            actor: None,
+        }
+    }
+
+    /// Chains already written must keep verifying: the encoding is pinned, and the value
+    /// without an actor is the one computed before the actor existed.
+    #[test]
+    fn the_chain_hash_encoding_does_not_change() {
+        let e = accettazione();
+        assert_eq!(
+            chain_hash(GENESIS_HASH, 1, &e),
+            "02aa9d8826fe95a422431746a012cb0165099a0801ba570bae622c34d6faa802"
+        );
+        let by_delegate = NewLogEvent {
+            actor: Some("segreteria".into()),
+            ..e
+        };
+        assert_eq!(
+            chain_hash(GENESIS_HASH, 1, &by_delegate),
+            "0a9e4895497fd42dc8747a067e0c7984d9030d5de6115df7a26fdcd43efadf85"
+        );
+    }
 }

@@ -45,6 +45,14 @@
 //!   removed everything. Pruning removes a prefix of the chain only (see [`LegalLog::prune`]).
 //! - *Reading a blob* re-hashes it: a damaged file is an error, never silently wrong bytes.
 //! - *Queue ids* are never reused (`AUTOINCREMENT`), so a stale id cannot dequeue a new job.
+//! - *UIDVALIDITY* is the second the folder was created, or one more than the highest the
+//!   box ever handed out when that is not higher (the highest is kept with the box, so a
+//!   deleted folder is not forgotten). A delivery that creates its folder uses the batch's
+//!   instant. *MODSEQ* is a counter per folder; see the `mail` submodule for how it moves.
+//!
+//! Accounts live in `accounts`, folders and messages in `mail`; this module holds the
+//! connections, the schema, blobs, the queue, the tracker, the legal log, the virus archive
+//! and the batch.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
@@ -67,11 +75,13 @@ use sqlx::sqlite::{
 use tokio::sync::oneshot;
 
 use crate::{
-    Accounts, Batch, BlobId, Blobs, ChainReport, LegalLog, LogEvent, Mailbox, MailboxState,
-    Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, NewVirusRecord,
-    OrdinaryMail, Queue, QueueEntry, QueueRetry, Result, Store, StoreError, StoredMessage, Tracker,
+    Batch, BlobId, Blobs, ChainReport, LegalLog, LogEvent, NewLogEvent, NewQueueEntry, NewTracker,
+    NewVirusRecord, Queue, QueueEntry, QueueRetry, Result, Store, StoreError, Tracker,
     TrackerEntry, TrackerUpdate, VirusArchive, VirusRecord, chain_hash,
 };
+
+mod accounts;
+mod mail;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "pecora.db";
@@ -82,6 +92,7 @@ pub const BLOB_DIR: &str = "blobs";
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_schema.sql"),
     include_str!("../migrations/0002_virus_archive.sql"),
+    include_str!("../migrations/0003_mail_access.sql"),
 ];
 /// How long a statement waits for a lock held by another process, and a caller for the
 /// writer connection, before giving up.
@@ -413,340 +424,6 @@ impl Blobs for SqliteStore {
 }
 
 // ---------------------------------------------------------------------------------------
-// Accounts
-
-#[derive(sqlx::FromRow)]
-struct MailboxRow {
-    address: String,
-    domain: String,
-    kind: String,
-    state: String,
-    quota: i64,
-    used: i64,
-    ordinary_mail: String,
-    password_hash: String,
-    created_at: i64,
-}
-
-impl MailboxRow {
-    fn into_mailbox(self) -> Result<Mailbox> {
-        Ok(Mailbox {
-            kind: parse(&self.kind)?,
-            state: parse(&self.state)?,
-            quota: to_u64(self.quota, "quota")?,
-            used: to_u64(self.used, "used bytes")?,
-            ordinary_mail: parse(&self.ordinary_mail)?,
-            address: self.address,
-            domain: self.domain,
-            password_hash: self.password_hash,
-            created_at: self.created_at,
-        })
-    }
-}
-
-#[async_trait]
-impl Accounts for SqliteStore {
-    async fn create_domain(&self, domain: &str, at: i64) -> Result<()> {
-        let domain = domain.to_ascii_lowercase();
-        let mut tx = self.write("create_domain").await?;
-        let done = sqlx::query(
-            "INSERT INTO domains (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&domain)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_err(e, format_args!("creating domain {domain}")))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists(format!("domain {domain}")));
-        }
-        tx.commit().await.map_err(db("committing a new domain"))
-    }
-
-    async fn domains(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM domains ORDER BY name")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db("listing domains"))
-    }
-
-    async fn create_mailbox(&self, m: &NewMailbox, at: i64) -> Result<()> {
-        let address = m.address.to_ascii_lowercase();
-        let domain = match address.rsplit_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => domain,
-            _ => {
-                return Err(StoreError::NotFound(format!(
-                    "domain of mailbox address {address:?} (no local@domain)"
-                )));
-            }
-        };
-        let quota = to_i64(m.quota, "quota")?;
-        let mut tx = self.write("create_mailbox").await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM domains WHERE name = ?1")
-            .bind(domain)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_err(e, format_args!("looking up domain {domain}")))?;
-        if known.is_none() {
-            return Err(StoreError::NotFound(format!("domain {domain}")));
-        }
-        let done = sqlx::query(
-            "INSERT INTO mailboxes (address, domain, kind, state, quota, used, ordinary_mail, \
-             password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8) \
-             ON CONFLICT (address) DO NOTHING",
-        )
-        .bind(&address)
-        .bind(domain)
-        .bind(m.kind.as_str())
-        .bind(m.state.as_str())
-        .bind(quota)
-        .bind(m.ordinary_mail.as_str())
-        .bind(&m.password_hash)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_err(e, format_args!("creating mailbox {address}")))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists(format!("mailbox {address}")));
-        }
-        tx.commit().await.map_err(db("committing a new mailbox"))
-    }
-
-    async fn mailbox(&self, address: &str) -> Result<Option<Mailbox>> {
-        let address = address.to_ascii_lowercase();
-        let row: Option<MailboxRow> = sqlx::query_as(
-            "SELECT address, domain, kind, state, quota, used, ordinary_mail, password_hash, \
-             created_at FROM mailboxes WHERE address = ?1",
-        )
-        .bind(&address)
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|e| db_err(e, format_args!("reading mailbox {address}")))?;
-        row.map(MailboxRow::into_mailbox).transpose()
-    }
-
-    async fn mailboxes(&self, domain: Option<&str>) -> Result<Vec<Mailbox>> {
-        let rows: Vec<MailboxRow> = match domain {
-            Some(domain) => sqlx::query_as(
-                "SELECT address, domain, kind, state, quota, used, ordinary_mail, password_hash, \
-                 created_at FROM mailboxes WHERE domain = ?1 ORDER BY address",
-            )
-            .bind(domain.to_ascii_lowercase())
-            .fetch_all(&self.readers)
-            .await,
-            None => sqlx::query_as(
-                "SELECT address, domain, kind, state, quota, used, ordinary_mail, password_hash, \
-                 created_at FROM mailboxes ORDER BY address",
-            )
-            .fetch_all(&self.readers)
-            .await,
-        }
-        .map_err(db("listing mailboxes"))?;
-        rows.into_iter().map(MailboxRow::into_mailbox).collect()
-    }
-
-    async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()> {
-        self.update_mailbox(address, "password_hash", hash.to_string(), "password")
-            .await
-    }
-
-    async fn set_state(&self, address: &str, state: MailboxState) -> Result<()> {
-        self.update_mailbox(address, "state", state.as_str().to_string(), "state")
-            .await
-    }
-
-    async fn set_quota(&self, address: &str, quota: u64) -> Result<()> {
-        let quota = to_i64(quota, "quota")?;
-        self.update_mailbox(address, "quota", quota, "quota").await
-    }
-
-    async fn set_ordinary_mail(&self, address: &str, policy: OrdinaryMail) -> Result<()> {
-        self.update_mailbox(
-            address,
-            "ordinary_mail",
-            policy.as_str().to_string(),
-            "ordinary-mail policy",
-        )
-        .await
-    }
-}
-
-impl SqliteStore {
-    /// Sets one column of one mailbox; `NotFound` if there is no such mailbox.
-    async fn update_mailbox<T>(
-        &self,
-        address: &str,
-        column: &'static str,
-        value: T,
-        what: &str,
-    ) -> Result<()>
-    where
-        T: 'static + Send + for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-    {
-        let address = address.to_ascii_lowercase();
-        let sql = format!("UPDATE mailboxes SET {column} = ?1 WHERE address = ?2");
-        let done = sqlx::query(&sql)
-            .bind(value)
-            .bind(&address)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err(e, format_args!("setting the {what} of {address}")))?;
-        expect_row(done, || format!("mailbox {address}"))
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Mailboxes
-
-#[derive(sqlx::FromRow)]
-struct MessageRow {
-    mailbox: String,
-    folder: String,
-    uid: i64,
-    blob: String,
-    size: i64,
-    received_at: i64,
-    kind: Option<String>,
-    identificativo: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct FlagRow {
-    uid: i64,
-    flag: String,
-}
-
-#[async_trait]
-impl Mailboxes for SqliteStore {
-    async fn messages(&self, mailbox: &str, folder: &str) -> Result<Vec<StoredMessage>> {
-        let mailbox = mailbox.to_ascii_lowercase();
-        let mut tx = self.read("messages").await?;
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT mailbox, folder, uid, blob, size, received_at, kind, identificativo \
-             FROM messages WHERE mailbox = ?1 AND folder = ?2 ORDER BY uid",
-        )
-        .bind(&mailbox)
-        .bind(folder)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| db_err(e, format_args!("listing messages of {mailbox}/{folder}")))?;
-        let flags: Vec<FlagRow> = sqlx::query_as(
-            "SELECT uid, flag FROM message_flags WHERE mailbox = ?1 AND folder = ?2 \
-             ORDER BY uid, pos",
-        )
-        .bind(&mailbox)
-        .bind(folder)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| db_err(e, format_args!("reading flags of {mailbox}/{folder}")))?;
-        tx.commit().await.map_err(db("ending a read"))?;
-
-        let mut messages = rows
-            .into_iter()
-            .map(|r| {
-                Ok(StoredMessage {
-                    uid: to_u32(r.uid, "UID")?,
-                    size: to_u64(r.size, "message size")?,
-                    mailbox: r.mailbox,
-                    folder: r.folder,
-                    blob: r.blob,
-                    flags: Vec::new(),
-                    received_at: r.received_at,
-                    kind: r.kind,
-                    identificativo: r.identificativo,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for f in flags {
-            let uid = to_u32(f.uid, "UID")?;
-            if let Ok(i) = messages.binary_search_by_key(&uid, |m| m.uid) {
-                messages[i].flags.push(f.flag);
-            }
-        }
-        Ok(messages)
-    }
-
-    async fn folders(&self, mailbox: &str) -> Result<Vec<String>> {
-        let mailbox = mailbox.to_ascii_lowercase();
-        sqlx::query_scalar(
-            "SELECT DISTINCT folder FROM messages WHERE mailbox = ?1 ORDER BY folder",
-        )
-        .bind(&mailbox)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(|e| db_err(e, format_args!("listing folders of {mailbox}")))
-    }
-
-    async fn set_flags(
-        &self,
-        mailbox: &str,
-        folder: &str,
-        uid: u32,
-        flags: &[String],
-    ) -> Result<()> {
-        let mailbox = mailbox.to_ascii_lowercase();
-        let mut tx = self.write("set_flags").await?;
-        let known: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid = ?3",
-        )
-        .bind(&mailbox)
-        .bind(folder)
-        .bind(i64::from(uid))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| {
-            db_err(
-                e,
-                format_args!("looking up message {mailbox}/{folder}/{uid}"),
-            )
-        })?;
-        if known.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "message {mailbox}/{folder}/{uid}"
-            )));
-        }
-        sqlx::query("DELETE FROM message_flags WHERE mailbox = ?1 AND folder = ?2 AND uid = ?3")
-            .bind(&mailbox)
-            .bind(folder)
-            .bind(i64::from(uid))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                db_err(
-                    e,
-                    format_args!("clearing flags of {mailbox}/{folder}/{uid}"),
-                )
-            })?;
-        insert_flags(&mut tx, &mailbox, folder, uid, flags).await?;
-        tx.commit().await.map_err(db("committing new flags"))
-    }
-}
-
-async fn insert_flags(
-    conn: &mut SqliteConnection,
-    mailbox: &str,
-    folder: &str,
-    uid: u32,
-    flags: &[String],
-) -> Result<()> {
-    for (pos, flag) in (0_i64..).zip(flags) {
-        sqlx::query(
-            "INSERT INTO message_flags (mailbox, folder, uid, pos, flag) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(mailbox)
-        .bind(folder)
-        .bind(i64::from(uid))
-        .bind(pos)
-        .bind(flag)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| db_err(e, format_args!("storing flags of {mailbox}/{folder}/{uid}")))?;
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
 // Queue
 
 #[derive(sqlx::FromRow)]
@@ -1022,6 +699,7 @@ struct LogRow {
     provider: String,
     detail: Option<String>,
     daticert: Option<String>,
+    actor: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -1064,6 +742,7 @@ fn assemble_log(
                     provider: r.provider,
                     detail: r.detail,
                     daticert: r.daticert,
+                    actor: r.actor,
                 },
                 prev_hash: r.prev_hash,
                 hash: r.hash,
@@ -1118,7 +797,7 @@ async fn load_log(conn: &mut SqliteConnection, filter: LogFilter<'_>) -> Result<
     let sub = filter.subquery();
     let rows_sql = format!(
         "SELECT seq, at, kind, identificativo, msgid, sender, subject, provider, detail, \
-         daticert, prev_hash, hash FROM log WHERE seq IN ({sub}) ORDER BY seq"
+         daticert, actor, prev_hash, hash FROM log WHERE seq IN ({sub}) ORDER BY seq"
     );
     let rows: Vec<LogRow> = filter
         .bind(sqlx::query_as(&rows_sql))
@@ -1476,8 +1155,6 @@ async fn archive_virus(conn: &mut SqliteConnection, v: &NewVirusRecord) -> Resul
 // ---------------------------------------------------------------------------------------
 // The batch
 
-/// Records the batch's idempotency keys; `Duplicate` for the first one already there. A
-/// key repeated inside the batch counts once.
 /// Stores `values` in order as the list of row `owner` in a child table; `insert` takes the
 /// owner's id, the position and the value, in that order.
 async fn insert_list(
@@ -1499,6 +1176,8 @@ async fn insert_list(
     Ok(())
 }
 
+/// Records the batch's idempotency keys; `Duplicate` for the first one already there. A
+/// key repeated inside the batch counts once.
 async fn claim_once_keys(conn: &mut SqliteConnection, keys: &[String]) -> Result<()> {
     let mut seen = HashSet::new();
     for key in keys {
@@ -1516,49 +1195,6 @@ async fn claim_once_keys(conn: &mut SqliteConnection, keys: &[String]) -> Result
         }
     }
     Ok(())
-}
-
-/// Stores one message under the next UID of its folder and counts its size.
-async fn deliver(conn: &mut SqliteConnection, m: &NewMessage, received_at: i64) -> Result<()> {
-    let mailbox = m.mailbox.to_ascii_lowercase();
-    let folder = &m.folder;
-    let size = to_i64(m.size, "message size")?;
-    let done = sqlx::query("UPDATE mailboxes SET used = used + ?1 WHERE address = ?2")
-        .bind(size)
-        .bind(&mailbox)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| db_err(e, format_args!("counting a delivery to {mailbox}")))?;
-    expect_row(done, || format!("mailbox {mailbox}"))?;
-    let uid: i64 = sqlx::query_scalar(
-        "INSERT INTO folders (mailbox, name, uid_next) VALUES (?1, ?2, 2) \
-         ON CONFLICT (mailbox, name) DO UPDATE SET uid_next = uid_next + 1 \
-         RETURNING uid_next - 1",
-    )
-    .bind(&mailbox)
-    .bind(folder)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| db_err(e, format_args!("taking the next UID of {mailbox}/{folder}")))?;
-    let uid = u32::try_from(uid).map_err(|_| {
-        StoreError::Backend(format!("folder {mailbox}/{folder} has used up its UIDs"))
-    })?;
-    sqlx::query(
-        "INSERT INTO messages (mailbox, folder, uid, blob, size, received_at, kind, \
-         identificativo) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&mailbox)
-    .bind(folder)
-    .bind(i64::from(uid))
-    .bind(&m.blob)
-    .bind(size)
-    .bind(received_at)
-    .bind(&m.kind)
-    .bind(&m.identificativo)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| db_err(e, format_args!("storing message {mailbox}/{folder}/{uid}")))?;
-    insert_flags(conn, &mailbox, folder, uid, &m.flags).await
 }
 
 async fn enqueue(conn: &mut SqliteConnection, q: &NewQueueEntry, created_at: i64) -> Result<()> {
@@ -1669,8 +1305,8 @@ async fn append_log(conn: &mut SqliteConnection, events: &[NewLogEvent]) -> Resu
         let row = to_i64(seq, "log seq")?;
         sqlx::query(
             "INSERT INTO log (seq, at, kind, identificativo, msgid, sender, subject, provider, \
-             detail, daticert, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             detail, daticert, actor, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .bind(row)
         .bind(e.at)
@@ -1682,6 +1318,7 @@ async fn append_log(conn: &mut SqliteConnection, events: &[NewLogEvent]) -> Resu
         .bind(&e.provider)
         .bind(&e.detail)
         .bind(&e.daticert)
+        .bind(&e.actor)
         .bind(&prev)
         .bind(&hash)
         .execute(&mut *conn)
@@ -1799,8 +1436,11 @@ async fn apply(tx: &mut SqliteConnection, batch: &Batch) -> Result<()> {
     if !batch.deliveries.is_empty() {
         let received_at = at.unwrap_or_else(wall_clock);
         for m in &batch.deliveries {
-            deliver(&mut *tx, m, received_at).await?;
+            mail::deliver(&mut *tx, m, received_at).await?;
         }
+    }
+    for address in &batch.quota_warned {
+        mail::quota_warned(&mut *tx, address).await?;
     }
     for q in &batch.enqueue {
         enqueue(&mut *tx, q, at.unwrap_or(q.next_attempt)).await?;

@@ -38,6 +38,7 @@ fn delivery(n: usize, key: &str, blob: &str) -> Batch {
             provider: "Pecora".to_owned(),
             detail: None,
             daticert: None,
+            actor: None,
         }],
         ..Batch::default()
     }

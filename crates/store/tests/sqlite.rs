@@ -58,6 +58,7 @@ fn event(at: i64, kind: &str, identificativo: &str) -> NewLogEvent {
         provider: "Gestore di prova".into(),
         detail: None,
         daticert: None,
+        actor: None,
     }
 }
 
@@ -152,6 +153,21 @@ conformance_check!(batch_atomicity);
 conformance_check!(idempotency);
 conformance_check!(legal_log_prune);
 conformance_check!(virus_archive);
+conformance_check!(folders_and_counters);
+conformance_check!(folder_lifecycle);
+conformance_check!(folder_names);
+conformance_check!(uidvalidity_never_repeats);
+conformance_check!(uids_never_reused);
+conformance_check!(modseq);
+conformance_check!(flag_changes);
+conformance_check!(archive_is_immutable);
+conformance_check!(quota);
+conformance_check!(quota_warning);
+conformance_check!(copy_and_move);
+conformance_check!(append);
+conformance_check!(delegates);
+conformance_check!(mailbox_settings);
+conformance_check!(legal_log_actor);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commits() {
@@ -186,31 +202,181 @@ async fn open_creates_the_layout() {
         .fetch_one(&mut conn)
         .await
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     store.close().await;
     // Opening again applies nothing twice.
     open_in(&data).await.close().await;
 }
 
+/// The schema scripts of the versions before this one, as `SqliteStore::open` applies them.
+const OLD_SCRIPTS: [&str; 2] = [
+    include_str!("../migrations/0001_schema.sql"),
+    include_str!("../migrations/0002_virus_archive.sql"),
+];
+
+/// Creates the database a pecora of schema `version` would have left in `dir`: its scripts,
+/// then `data` written as that pecora wrote it.
+async fn old_database(dir: &Path, version: usize, data: &str) {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(dir.join(DB_FILE))
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .connect()
+        .await
+        .expect("creating an old database");
+    for script in &OLD_SCRIPTS[..version] {
+        sqlx::raw_sql(script)
+            .execute(&mut conn)
+            .await
+            .expect("an old schema script");
+    }
+    sqlx::raw_sql(data)
+        .execute(&mut conn)
+        .await
+        .expect("writing old data");
+    sqlx::raw_sql(&format!("PRAGMA user_version = {version}"))
+        .execute(&mut conn)
+        .await
+        .expect("setting the old version");
+    conn.close().await.expect("closing the old database");
+}
+
+/// A domain and a mailbox as schema 1 stored them.
+const V1_MAILBOX: &str = "
+    INSERT INTO domains (name, created_at) VALUES ('pec.example', 1700000000);
+    INSERT INTO mailboxes (address, domain, kind, state, quota, used, ordinary_mail,
+        password_hash, created_at)
+    VALUES ('casella@pec.example', 'pec.example', 'standard', 'attiva', 0, 0, 'rifiuta',
+        '$argon2id$x', 1700000000);";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_1_database_gains_the_virus_archive() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_version_1_database_is_brought_up_to_date() {
+    let dir = tempfile::tempdir().expect("temporary directory");
     let address = "casella@pec.example";
-    let store = open_in(dir.path()).await;
-    mailbox(&store, address).await;
-    store.close().await;
-    // As a pecora of schema 1 left it.
-    exec(
-        dir.path(),
-        "DROP TABLE virus_archive_rcpt; DROP TABLE virus_archive; PRAGMA user_version = 1",
-    )
-    .await;
+    old_database(dir.path(), 1, V1_MAILBOX).await;
     let store = open_in(dir.path()).await;
     assert!(store.mailbox(address).await.unwrap().is_some(), "data kept");
     assert_eq!(
         store.virus_records(0, i64::MAX).await.unwrap(),
         [],
         "the archive exists, empty"
+    );
+    assert_eq!(store.folders(address).await.unwrap(), ["INBOX"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_database_gains_mail_access() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mario, anna) = ("mario@pec.example", "anna@pec.example");
+    let logged = event(NOW, "accettazione", "id-1");
+    let hash = chain_hash(GENESIS_HASH, 1, &logged);
+    // Mario has INBOX, a folder and an archive folder (whose bytes schema 2 counted); Anna
+    // never received anything, so schema 2 gave her no folder at all.
+    let data = format!(
+        r"
+        INSERT INTO domains (name, created_at) VALUES ('pec.example', {NOW});
+        INSERT INTO mailboxes (address, domain, kind, state, quota, used, ordinary_mail,
+            password_hash, created_at)
+        VALUES ('{mario}', 'pec.example', 'pro', 'attiva', 1000, 350, 'rifiuta', 'h', {NOW}),
+               ('{anna}', 'pec.example', 'standard', 'attiva', 0, 0, 'rifiuta', 'h', {NOW});
+        INSERT INTO folders (mailbox, name, uid_next) VALUES
+            ('{mario}', 'INBOX', 3), ('{mario}', 'Archivio/2023/11', 2), ('{mario}', 'Lavoro', 2);
+        INSERT INTO messages (mailbox, folder, uid, blob, size, received_at, kind,
+            identificativo)
+        VALUES ('{mario}', 'INBOX', 1, 'b1', 10, {NOW}, 'posta-certificata', 'id-1'),
+               ('{mario}', 'INBOX', 2, 'b2', 20, {NOW}, NULL, NULL),
+               ('{mario}', 'Archivio/2023/11', 1, 'b1', 300, {NOW}, 'posta-certificata', 'id-1'),
+               ('{mario}', 'Lavoro', 1, 'b3', 20, {NOW}, NULL, NULL);
+        INSERT INTO message_flags (mailbox, folder, uid, pos, flag)
+            VALUES ('{mario}', 'INBOX', 1, 0, '\Seen');
+        INSERT INTO log (seq, at, kind, identificativo, msgid, sender, subject, provider,
+            detail, daticert, prev_hash, hash)
+        VALUES (1, {NOW}, 'accettazione', 'id-1', '<m@client.example>', 'mittente@pec.example',
+            'Oggetto', 'Gestore di prova', NULL, NULL, '{GENESIS_HASH}', '{hash}');
+        INSERT INTO log_recipients (seq, pos, address)
+            VALUES (1, 0, 'a@pec.example'), (1, 1, 'b@pec.example');
+        INSERT INTO log_related (seq, pos, msgid) VALUES (1, 0, '<r@pec.example>');
+        UPDATE log_chain SET head_seq = 1, head_hash = '{hash}';"
+    );
+    old_database(dir.path(), 2, &data).await;
+    let store = open_in(dir.path()).await;
+
+    // The log verifies as it did: an event without an actor hashes as before.
+    let events = store.events("id-1").await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!((&events[0].event, &events[0].hash), (&logged, &hash));
+    assert_eq!(
+        store.verify_chain().await.expect("verify"),
+        ChainReport::Intact { events: 1 }
+    );
+
+    // Every box has its INBOX; every folder a distinct UIDVALIDITY; messages a MODSEQ.
+    assert_eq!(store.folders(anna).await.unwrap(), ["INBOX"]);
+    let folders = store.folder_list(mario).await.expect("folders");
+    let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["Archivio/2023/11", "INBOX", "Lavoro"]);
+    let anna_inbox = store
+        .folder(anna, "INBOX")
+        .await
+        .unwrap()
+        .expect("anna's INBOX");
+    assert_ne!(anna_inbox.uidvalidity, 0);
+    // Unique within a box (different boxes may share values).
+    let mut validities: Vec<u32> = folders.iter().map(|f| f.uidvalidity).collect();
+    assert!(validities.iter().all(|&v| v != 0), "{validities:?}");
+    let inbox = &folders[1];
+    assert_eq!(
+        (inbox.uid_next, inbox.messages, inbox.unseen, inbox.size),
+        (3, 2, 1, 30)
+    );
+    assert_eq!(inbox.highest_modseq, 1);
+    let messages = store.messages(mario, "INBOX").await.expect("messages");
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| (m.uid, m.modseq))
+            .collect::<Vec<_>>(),
+        [(1, 1), (2, 1)]
+    );
+    assert_eq!(messages[0].flags, ["\\Seen"]);
+
+    // The archive no longer counts; the new settings start empty.
+    let m = store.mailbox(mario).await.unwrap().expect("mario");
+    assert_eq!(m.used, 50, "used recounted without the archive");
+    assert_eq!(
+        (m.receipts_folder, m.protocol_account, m.quota_warned),
+        (None, None, false)
+    );
+
+    // UIDVALIDITY, UIDs and MODSEQs go on from where they were.
+    let lavoro = folders[2].uidvalidity;
+    store.delete_folder(mario, "Lavoro").await.expect("delete");
+    let again = store
+        .create_folder(mario, "Lavoro", NOW)
+        .await
+        .expect("create");
+    validities.push(again.uidvalidity);
+    let mut distinct = validities.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), validities.len(), "{validities:?}");
+    assert_ne!(again.uidvalidity, lavoro);
+    store
+        .commit(Batch {
+            deliveries: vec![delivery(mario, "b4", 5)],
+            log: vec![NewLogEvent {
+                actor: Some("segreteria".into()),
+                ..event(NOW + 1, "consegna-mailbox", "id-2")
+            }],
+            ..Batch::default()
+        })
+        .await
+        .expect("a delivery after the upgrade");
+    let messages = store.messages(mario, "INBOX").await.expect("messages");
+    assert_eq!((messages[2].uid, messages[2].modseq), (3, 2));
+    assert_eq!(
+        store.verify_chain().await.expect("verify"),
+        ChainReport::Intact { events: 2 }
     );
 }
 
@@ -498,6 +664,7 @@ async fn a_failing_batch_leaves_no_row_behind() {
             subject: "virus".into(),
             gestore: "Altro".into(),
         }],
+        quota_warned: vec![address.into()],
     };
 
     // Fails at the second delivery, after the first one took a UID and bytes.
@@ -604,6 +771,13 @@ async fn an_edit_with_a_recomputed_hash_breaks_the_next_link() {
     )
     .await;
     assert_eq!(broken_at(&store).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_actor_breaks_the_chain_at_that_event() {
+    let (dir, store) = store_with_log().await;
+    exec(dir.path(), "UPDATE log SET actor = 'intruso' WHERE seq = 2").await;
+    assert_eq!(broken_at(&store).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

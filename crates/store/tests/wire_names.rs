@@ -3,7 +3,9 @@
 
 use std::str::FromStr;
 
-use store::{MailboxKind, MailboxState, OrdinaryMail, TrackerEvent, UnknownName, VirusPoint};
+use store::{
+    DelegateRole, MailboxKind, MailboxState, OrdinaryMail, TrackerEvent, UnknownName, VirusPoint,
+};
 
 /// Every value has its name, `Display` writes it, and `FromStr` reads it back in any ASCII
 /// case.
@@ -87,4 +89,21 @@ fn virus_points() {
         (VirusPoint::Accesso, "accesso"),
         (VirusPoint::Ricezione, "ricezione"),
     ]);
+}
+
+#[test]
+fn delegate_roles() {
+    round_trip(&[
+        (DelegateRole::Lettura, "lettura"),
+        (DelegateRole::Invio, "invio"),
+        (DelegateRole::Gestione, "gestione"),
+    ]);
+    assert!(
+        DelegateRole::Lettura < DelegateRole::Invio,
+        "roles grow in power"
+    );
+    assert!(
+        DelegateRole::Invio < DelegateRole::Gestione,
+        "roles grow in power"
+    );
 }

@@ -1,0 +1,124 @@
+//! Who works on a box, and what the box does when they read it: the holder or one of the
+//! delegates of a multi-user box (seed 000: multiutenza) logs in with their own credentials
+//! and gets a [`Principal`]; the mail-access servers (IMAP, POP3, web) and the punto di
+//! accesso ask it what it may do. In protocol-system mode (seed 000: Titulus), what the
+//! integration account reads leaves INBOX ([`Engine::mark_read`]).
+
+use store::{DelegateRole, MailboxState};
+
+use crate::accounts::{DUMMY_HASH, LoginError, verify_password};
+use crate::{Engine, EngineError, INBOX};
+
+/// Someone logged in to a box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The box's address (lowercase): what they read, and the sender of what they send.
+    pub mailbox: String,
+    /// The name they logged in with (lowercase): the box's address for the holder.
+    pub login: String,
+    /// `None` for the holder, the delegate's role otherwise.
+    pub role: Option<DelegateRole>,
+}
+
+impl Principal {
+    /// Whether they may submit messages as the box's address.
+    pub fn may_send(&self) -> bool {
+        self.role.is_none_or(|r| r >= DelegateRole::Invio)
+    }
+
+    /// Whether they may manage the box's folders and settings.
+    pub fn may_manage(&self) -> bool {
+        self.role.is_none_or(|r| r == DelegateRole::Gestione)
+    }
+
+    /// For the legal log: the delegate who acted, `None` when it was the holder.
+    pub fn actor(&self) -> Option<&str> {
+        self.role.map(|_| self.login.as_str())
+    }
+}
+
+impl Engine {
+    /// Checks the credentials of a holder (login = the box's address) or of a delegate
+    /// (its own login): Ok(who) when the password matches and the box is active. An unknown
+    /// login and a wrong password are indistinguishable to the caller.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<Result<Principal, LoginError>, EngineError> {
+        let login = login.to_ascii_lowercase();
+        let (hash, mailbox, role) = if let Some(m) = self.store.mailbox(&login).await? {
+            (m.password_hash, m.address, None)
+        } else if let Some(d) = self.store.delegate(&login).await? {
+            (d.password_hash, d.mailbox, Some(d.role))
+        } else {
+            // Spend the same effort as a real check, so timing does not reveal the login.
+            let _ = verify_password(password, DUMMY_HASH);
+            return Ok(Err(LoginError::BadCredentials));
+        };
+        if !verify_password(password, &hash) {
+            return Ok(Err(LoginError::BadCredentials));
+        }
+        match self.store.mailbox(&mailbox).await? {
+            Some(m) if m.state == MailboxState::Attiva => Ok(Ok(Principal {
+                mailbox,
+                login,
+                role,
+            })),
+            _ => Ok(Err(LoginError::NotActive(mailbox))),
+        }
+    }
+
+    /// Tells the box that `who` has read the messages `uids` of `folder` (IMAP `\Seen`, a
+    /// POP3 RETR). In protocol-system mode, when `who` is the integration account and the
+    /// folder is INBOX, the messages leave INBOX (a PRO box keeps them in its archive).
+    /// Returns the UIDs removed from `folder`.
+    pub async fn mark_read(
+        &self,
+        who: &Principal,
+        folder: &str,
+        uids: &[u32],
+    ) -> Result<Vec<u32>, EngineError> {
+        if uids.is_empty() || !folder.eq_ignore_ascii_case(INBOX) {
+            return Ok(Vec::new());
+        }
+        let Some(m) = self.store.mailbox(&who.mailbox).await? else {
+            return Ok(Vec::new());
+        };
+        if m.protocol_account.as_deref() != Some(who.login.as_str()) {
+            return Ok(Vec::new());
+        }
+        let removed = self.store.expunge(&who.mailbox, INBOX, uids).await?;
+        if !removed.is_empty() {
+            self.mailbox_changed(&who.mailbox);
+            tracing::info!(mailbox = %who.mailbox, count = removed.len(), "letti dal protocollo: fuori da INBOX");
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(role: Option<DelegateRole>) -> Principal {
+        Principal {
+            mailbox: "box@pec.test".into(),
+            login: "login".into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn roles_grant_what_they_say() {
+        assert!(who(None).may_send() && who(None).may_manage());
+        assert_eq!(who(None).actor(), None);
+        let lettura = who(Some(DelegateRole::Lettura));
+        assert!(!lettura.may_send() && !lettura.may_manage());
+        let invio = who(Some(DelegateRole::Invio));
+        assert!(invio.may_send() && !invio.may_manage());
+        let gestione = who(Some(DelegateRole::Gestione));
+        assert!(gestione.may_send() && gestione.may_manage());
+        assert_eq!(gestione.actor(), Some("login"));
+    }
+}

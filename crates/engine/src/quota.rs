@@ -1,0 +1,110 @@
+//! The quota warning (seed 000: "I titolari ricevono un avviso al superamento del 90% della
+//! quota"): when a delivery takes a box to 90 % of its quota or beyond, the holder gets one
+//! message in the box saying so. The store remembers that it was sent
+//! ([`store::Mailbox::quota_warned`]) until usage falls below 90 % again, so each crossing
+//! warns exactly once. A full box is the punto di consegna's business: it answers with the
+//! "casella piena" mancata consegna (reception.rs).
+
+use mail_builder::MessageBuilder;
+use store::{Batch, INBOX, Mailbox, NewMessage};
+
+use crate::{Engine, EngineError, build_error};
+
+/// Whether `m` is at or beyond 90 % of a nonzero quota.
+pub fn over_warning_level(m: &Mailbox) -> bool {
+    m.quota > 0 && u128::from(m.used) * 10 >= u128::from(m.quota) * 9
+}
+
+impl Engine {
+    /// Delivers the quota warning to `mailbox` if it has just crossed 90 % and was not warned
+    /// yet. One check at a time in this process, so two deliveries crossing together warn
+    /// once.
+    pub(crate) async fn warn_quota(&self, mailbox: &str) -> Result<(), EngineError> {
+        let _one_at_a_time = self.quota_check.lock().await;
+        let Some(m) = self.store.mailbox(mailbox).await? else {
+            return Ok(());
+        };
+        if m.quota_warned || !over_warning_level(&m) {
+            return Ok(());
+        }
+        let bytes = self.avviso_quota(&m)?;
+        let blob = self.store.put(&bytes).await?;
+        let mut batch = Batch {
+            deliveries: vec![NewMessage {
+                mailbox: m.address.clone(),
+                folder: INBOX.into(),
+                blob,
+                size: bytes.len() as u64,
+                flags: Vec::new(),
+                kind: None,
+                identificativo: None,
+            }],
+            quota_warned: vec![m.address.clone()],
+            ..Batch::default()
+        };
+        self.file(&mut batch).await?;
+        self.store.commit(batch).await?;
+        self.mailbox_changed(&m.address);
+        tracing::info!(mailbox = %m.address, used = m.used, quota = m.quota, "avviso di quota");
+        Ok(())
+    }
+
+    /// The warning message: from the gestore's service address to the holder, plain text.
+    fn avviso_quota(&self, m: &Mailbox) -> Result<Vec<u8>, EngineError> {
+        let g = &self.settings.gestore;
+        let now = self.clock.now();
+        let percent = u128::from(m.used) * 100 / u128::from(m.quota.max(1));
+        let text = format!(
+            "Gentile titolare,\r\n\r\n\
+             la casella di posta certificata {address} ha raggiunto il {percent}% dello spazio \
+             disponibile ({used} byte occupati su {quota}).\r\n\r\n\
+             Quando la casella e' piena i messaggi in arrivo non vengono consegnati e il \
+             mittente riceve un avviso di mancata consegna. Liberi spazio eliminando o \
+             archiviando messaggi, oppure chieda al gestore di aumentare la quota.\r\n\r\n\
+             {gestore}\r\n",
+            address = m.address,
+            used = m.used,
+            quota = m.quota,
+            gestore = g.nome,
+        );
+        MessageBuilder::new()
+            .from((g.nome.as_str(), g.indirizzo().as_str()))
+            .to(m.address.as_str())
+            .subject(format!(
+                "Avviso: casella {} oltre il 90% dello spazio disponibile",
+                m.address
+            ))
+            .date(now.timestamp().as_second())
+            .message_id(format!(
+                "quota.{}.{}@{}",
+                now.timestamp().as_second(),
+                m.address.replace('@', "."),
+                g.dominio
+            ))
+            .header(
+                "Auto-Submitted",
+                mail_builder::headers::raw::Raw::new("auto-generated"),
+            )
+            .text_body(text)
+            .write_to_vec()
+            .map_err(|e| build_error("avviso di quota", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_level_is_ninety_percent_of_a_real_quota() {
+        let mut m = crate::test_mailbox(store::MailboxKind::Standard, 1000, 899);
+        assert!(!over_warning_level(&m));
+        m.used = 900;
+        assert!(over_warning_level(&m));
+        m.quota = 0;
+        assert!(!over_warning_level(&m), "no quota, no warning");
+        m.quota = u64::MAX;
+        m.used = u64::MAX;
+        assert!(over_warning_level(&m), "no overflow");
+    }
+}
