@@ -228,6 +228,19 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
             login,
             off: _,
         } => {
+            if login.is_some() {
+                let kind = store
+                    .mailbox(&address)
+                    .await?
+                    .with_context(|| format!("no mailbox {address}"))?
+                    .kind;
+                if kind != MailboxKind::Pro {
+                    bail!(
+                        "protocol-system mode needs a PRO box, whose archive keeps what leaves \
+                         INBOX; {address} is {kind}: first `mailbox-kind {address} pro`"
+                    );
+                }
+            }
             store
                 .set_protocol_account(&address, login.as_deref())
                 .await?;

@@ -437,6 +437,43 @@ fn full_cycle_with_real_clients() {
         openssl_verifies(f.to_str().unwrap(), &net.ca());
     }
 
+    // Protocol-system mode (Titulus): only on a PRO box; what the integration account
+    // reads leaves INBOX and stays in the archive.
+    let config = net.config(1);
+    let refused = net.pecora(&[
+        "admin",
+        "--config",
+        &config,
+        "mailbox-protocol",
+        &ufficio,
+        "titulus",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs a PRO box"),
+        "{refused:?}"
+    );
+    net.admin(
+        1,
+        &[
+            "delegate-add",
+            "titulus",
+            "--mailbox",
+            pro,
+            "--role",
+            "lettura",
+            "--password",
+            "Titulus123",
+        ],
+    );
+    net.admin(1, &["mailbox-protocol", pro, "titulus"]);
+    let titulus = Login::new(&net, 1, "imaps", "titulus", "Titulus123");
+    let read = titulus.imap("INBOX", &["UID FETCH 1 (BODY[])", "NOOP"]);
+    assert!(read.iter().all(|r| r["status"] == "OK"), "{read:?}");
+    let after = pro_imap.dump(&dir.join("after-titulus"));
+    assert!(messages(&after, "INBOX").is_empty(), "{after}");
+    assert_eq!(pec_headers(&after, &month), ["posta-certificata"]);
+
     // The read-only delegate reads Mario's box but cannot delete.
     let lettore = Login::new(&net, 0, "imaps", "lettore.rossi", "Lettore123");
     let r = lettore.imap(
