@@ -430,10 +430,15 @@ fn full_cycle_with_real_clients() {
     );
     assert_eq!(retr.as_bytes(), by_pop.as_slice());
 
-    // fetchmail retrieves Mario's receipts (and keeps them on the server).
+    // fetchmail retrieves Mario's PEC with their receipts (Sent and INBOX; keeping them on
+    // the server): the receipts verify with openssl as fetched.
     let fetched = fetchmail(&net, &dir, &mario, &mario_pw);
-    assert_eq!(fetched.len(), 5, "2 accettazioni + 3 consegne");
-    for f in &fetched {
+    let (receipts, sent): (Vec<_>, Vec<_>) = fetched
+        .iter()
+        .partition(|f| std::fs::read_to_string(f).unwrap().contains("X-Ricevuta:"));
+    assert_eq!(receipts.len(), 5, "2 accettazioni + 3 consegne: {fetched:?}");
+    assert_eq!(sent.len(), 2, "the two submissions: {fetched:?}");
+    for f in receipts {
         openssl_verifies(f.to_str().unwrap(), &net.ca());
     }
 
@@ -484,7 +489,8 @@ fn full_cycle_with_real_clients() {
     assert_eq!(r[2]["status"], "NO", "{r:?}");
 }
 
-/// Runs fetchmail over IMAPS for `user`, each message delivered to a file; returns the files.
+/// Runs fetchmail over IMAPS for `user` on INBOX and Sent, each message delivered to a file;
+/// returns the files.
 fn fetchmail(net: &Net, dir: &Path, user: &str, password: &str) -> Vec<PathBuf> {
     let home = dir.join("fetchmail");
     let out = home.join("mail");
@@ -495,7 +501,7 @@ fn fetchmail(net: &Net, dir: &Path, user: &str, password: &str) -> Vec<PathBuf> 
         format!(
             "set no syslog\n\
              poll localhost via 127.0.0.1 port {port} protocol IMAP\n  \
-             user \"{user}\" password \"{password}\"\n  \
+             user \"{user}\" password \"{password}\" folder INBOX,Sent\n  \
              ssl sslcertck sslcertfile \"{ca}\" sslcommonname \"localhost\" keep fetchall\n  \
              mda \"/bin/sh -c 'cat > {out}/$(date +%s%N).eml'\"\n",
             port = net.port(0, "imaps_port"),
