@@ -17,6 +17,7 @@ pub mod mailbox;
 pub mod quota;
 pub mod reception;
 pub mod relay;
+pub mod settings;
 pub mod timers;
 
 use std::sync::Arc;

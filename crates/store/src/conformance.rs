@@ -12,14 +12,20 @@
 //! exception is [`legal_log_prune`], which prunes the whole log: [`run_all`] runs it last.
 //!
 //! The checks of the mail-access contract (folders, flags, the archive, quotas, delegates)
-//! live in the `mail_access` submodule and are re-exported here.
+//! live in the `mail_access` submodule, those of the web's (holder settings, activation,
+//! passwords, admins, the REST API) in `web`; both are re-exported here.
 
 mod mail_access;
+mod web;
 
 pub use mail_access::{
     append, archive_is_immutable, copy_and_move, delegates, flag_changes, folder_lifecycle,
     folder_names, folders_and_counters, legal_log_actor, mailbox_settings, modseq, quota,
     quota_warning, uids_never_reused, uidvalidity_never_repeats,
+};
+pub use web::{
+    activation, admins, api_keys, api_sends, holder_settings, ordinary_mail_policy,
+    password_history, recovery_tokens, webhooks,
 };
 
 use std::sync::Arc;
@@ -63,6 +69,15 @@ pub async fn run_all(store: Arc<dyn Store>) {
     delegates(&*store).await;
     mailbox_settings(&*store).await;
     legal_log_actor(&*store).await;
+    holder_settings(&*store).await;
+    ordinary_mail_policy(&*store).await;
+    password_history(&*store).await;
+    activation(&*store).await;
+    recovery_tokens(&*store).await;
+    admins(&*store).await;
+    api_keys(&*store).await;
+    api_sends(&*store).await;
+    webhooks(&*store).await;
     legal_log_prune(&*store).await;
     virus_archive(&*store).await;
 }

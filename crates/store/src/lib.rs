@@ -1,5 +1,7 @@
 //! Where a gestore keeps its state: accounts, mailboxes, message blobs, the relay queue, the
-//! sender-side tracker, the legal log and the virus archive — behind traits, so that the SQLite + files backend
+//! sender-side tracker, the legal log and the virus archive, and what the web keeps (holder
+//! settings, activation, password history and recovery, the panel's admins, the REST API's
+//! keys and webhooks) — behind traits, so that the SQLite + files backend
 //! of a single machine and a PostgreSQL + object-store backend of a cluster are
 //! interchangeable, and one conformance suite ([`conformance`]) checks any of them.
 //!
@@ -14,6 +16,7 @@
 //! Legal-log events are stored exactly as given, since their hash covers every byte.
 
 pub mod conformance;
+mod holder_rules;
 mod mail_rules;
 pub mod sqlite;
 
@@ -57,6 +60,11 @@ pub enum StoreError {
     /// control character).
     #[error("invalid folder name: {0}")]
     InvalidName(String),
+    /// A holder setting the store refuses to keep: an address that is not `local@domain`,
+    /// more addresses than the setting allows, or a target missing or given where the
+    /// ordinary-mail policy wants the other (see [`OrdinaryMail::needs_target`]).
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
 }
 
 /// The root of a PRO box's archive: `Archivio/<yyyy>/<mm>` folders hold a copy of every
@@ -159,6 +167,19 @@ pub enum OrdinaryMail {
     Rifiuta,
     /// Wrap it in a busta di anomalia and deliver.
     Anomalia,
+    /// Refuse it into the box, and forward it to an ordinary address (the target).
+    Inoltra,
+    /// Accept it into a folder of the box (the target) instead of INBOX.
+    Cartella,
+}
+
+impl OrdinaryMail {
+    /// Whether the policy needs a target ([`HolderSettings::ordinary_mail_target`]): an
+    /// address for [`OrdinaryMail::Inoltra`], a folder for [`OrdinaryMail::Cartella`]. The
+    /// store keeps a target exactly when the policy needs one.
+    pub fn needs_target(self) -> bool {
+        matches!(self, Self::Inoltra | Self::Cartella)
+    }
 }
 
 wire_names!(MailboxKind, "mailbox kind", {
@@ -177,6 +198,8 @@ wire_names!(MailboxState, "mailbox state", {
 wire_names!(OrdinaryMail, "ordinary-mail policy", {
     Rifiuta => "rifiuta",
     Anomalia => "anomalia",
+    Inoltra => "inoltra",
+    Cartella => "cartella",
 });
 
 /// Where a gestore found a virus: its punto di accesso (a holder's submission, spec §3.3) or
@@ -207,6 +230,9 @@ pub struct Mailbox {
     /// Bytes currently stored outside the PRO archive (sum of the sizes of the messages of
     /// every other folder): what the quota is checked against.
     pub used: u64,
+    /// Its target, for the policies that need one, is
+    /// [`HolderSettings::ordinary_mail_target`]. Until the punto di ricezione reads it,
+    /// [`OrdinaryMail::Inoltra`] and [`OrdinaryMail::Cartella`] refuse as `Rifiuta` does.
     pub ordinary_mail: OrdinaryMail,
     /// PHC string (argon2); hashing is the caller's job.
     pub password_hash: String,
@@ -469,6 +495,15 @@ pub struct TrackerUpdate {
 /// One legal-log event (spec §8.3). `kind` names the operation as the spec names the
 /// messages: `accettazione`, `non-accettazione`, `posta-certificata`, `presa-in-carico`,
 /// `avvenuta-consegna`, `errore-consegna`, `anomalia`, `consegna-mailbox`, `relay`, ...
+///
+/// Administrative actions (issue 6: the postmaster panel, the provider's admins, the REST
+/// API's key management) use the same events, by convention: `kind` is `admin-<action>`
+/// (e.g. `admin-crea-casella`, `admin-stato`, `admin-password`, `admin-chiave-api`),
+/// `identificativo` and `msgid` are `None`, `sender` is the box (or domain) acted on,
+/// `recipients` and `related` are empty, `subject` is empty, `provider` is the gestore,
+/// `detail` says what changed (never a password, a hash, a key or a token), and `actor` is
+/// the admin's login (`None` for the provider's own sweeps, such as the blocking of boxes not
+/// activated in time). No schema of its own: the chain covers them like every other event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLogEvent {
     pub at: i64,
@@ -487,7 +522,8 @@ pub struct NewLogEvent {
     pub detail: Option<String>,
     /// The `daticert.xml` of a generated receipt: enough to re-issue it.
     pub daticert: Option<String>,
-    /// Who acted on the holder's behalf, when it was not the holder: a delegate's login.
+    /// Who acted on the holder's behalf, when it was not the holder: a delegate's login, or
+    /// an admin's for an `admin-…` event.
     pub actor: Option<String>,
 }
 
@@ -585,6 +621,122 @@ pub struct VirusRecord {
     pub record: NewVirusRecord,
 }
 
+/// How many earlier password hashes the store keeps per login (see
+/// [`Holders::password_history`]): the most a password policy can refuse to see again.
+pub const PASSWORD_HISTORY: usize = 10;
+
+/// How many ordinary addresses [`NewPecNotice::to`] and [`NewPecNotice::only_from`] may
+/// each hold (seed 002: "fino a due indirizzi", "mittenti specifici (massimo 2)").
+pub const NOTICE_ADDRESSES: usize = 2;
+
+/// Who holds a box, as the holder confirmed it at activation (seed 003).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderProfile {
+    pub nome: String,
+    pub cognome: String,
+    /// The holder's ordinary e-mail address; lowercase.
+    pub email: String,
+}
+
+/// Notices of new PEC sent to ordinary addresses (seed 002, "servizio di notifica via
+/// email"): a short message naming sender, recipient and subject, never the message itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewPecNotice {
+    /// Where notices go, at most [`NOTICE_ADDRESSES`]; empty: no notices.
+    pub to: Vec<String>,
+    /// When not empty, only messages from these senders (at most [`NOTICE_ADDRESSES`]) are
+    /// announced.
+    pub only_from: Vec<String>,
+}
+
+/// A box's settings for the web (issue 6) beyond those of [`Mailbox`]. Addresses are kept
+/// lowercase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HolderSettings {
+    /// The address ([`OrdinaryMail::Inoltra`]) or folder ([`OrdinaryMail::Cartella`]) of the
+    /// box's ordinary-mail policy; `None` for the other policies.
+    pub ordinary_mail_target: Option<String>,
+    pub profile: Option<HolderProfile>,
+    /// Where password-recovery links go.
+    pub recovery_address: Option<String>,
+    /// The holder must change the initial password before using the box (seed 003).
+    pub must_change_password: bool,
+    /// A box not activated by then is blocked ([`Holders::block_expired_activations`]).
+    pub activation_deadline: Option<i64>,
+    pub notice: NewPecNotice,
+    /// An ordinary address receiving a copy of every PEC (without legal value).
+    pub forward_copy: Option<String>,
+    /// A daily summary of the box goes to the recovery address.
+    pub daily_report: bool,
+}
+
+/// Where an administrator's powers reach (seeds 002/004).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminScope {
+    /// Domains, postmasters and every box.
+    Provider,
+    /// The boxes of one domain (lowercase): `postmaster@<domain>`.
+    Domain(String),
+}
+
+impl AdminScope {
+    /// Whether an admin of this scope manages the boxes of `domain` (ignoring ASCII case):
+    /// a provider admin every domain, a postmaster its own only.
+    pub fn covers(&self, domain: &str) -> bool {
+        match self {
+            Self::Provider => true,
+            Self::Domain(own) => own.eq_ignore_ascii_case(domain),
+        }
+    }
+}
+
+/// An account of the administration panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// Lowercase.
+    pub login: String,
+    /// PHC string (argon2).
+    pub password_hash: String,
+    pub scope: AdminScope,
+    pub created_at: i64,
+}
+
+/// A REST API key of a box; the key itself is shown once, only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Strictly increasing, never reused.
+    pub id: i64,
+    pub mailbox: String,
+    pub label: String,
+    /// Lowercase hex SHA-256 of the key.
+    pub key_hash: String,
+    pub created_at: i64,
+    /// Set once the key is revoked; a revoked key authenticates nothing.
+    pub revoked_at: Option<i64>,
+}
+
+/// A URL a box's events are posted to, signed with its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Strictly increasing, never reused.
+    pub id: i64,
+    pub mailbox: String,
+    pub url: String,
+    pub secret: String,
+    pub created_at: i64,
+}
+
+/// The idempotency key of a REST API send, recorded by the batch of the send (part of a
+/// [`Batch`]): the send happens, and is remembered, together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSend {
+    pub mailbox: String,
+    /// Chosen by the client; compared exactly.
+    pub key: String,
+    /// What the send produced, returned to a client that sends again with the same key.
+    pub identificativo: String,
+}
+
 /// Everything one operation changes, committed atomically by [`Store::commit`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -605,6 +757,9 @@ pub struct Batch {
     /// Mailboxes whose 90 % quota warning this batch delivers (sets
     /// [`Mailbox::quota_warned`]); `NotFound` fails the batch for an unknown mailbox.
     pub quota_warned: Vec<String>,
+    /// Idempotency keys of REST API sends; a key the box already used fails the batch with
+    /// [`StoreError::Duplicate`] (and [`Api::api_send`] gives what the first send produced).
+    pub api_sends: Vec<ApiSend>,
 }
 
 /// A mailbox to create with [`Accounts::create_mailbox`]; it starts empty (`used` 0).
@@ -625,13 +780,18 @@ pub trait Accounts: Send + Sync {
     async fn create_domain(&self, domain: &str, at: i64) -> Result<()>;
     async fn domains(&self) -> Result<Vec<String>>;
     /// The domain must exist (`NotFound` otherwise); the address must be new and not a
-    /// delegate's login (`AlreadyExists`). The box starts with an empty INBOX.
+    /// delegate's login (`AlreadyExists`). The box starts with an empty INBOX and the default
+    /// [`HolderSettings`]; an ordinary-mail policy that needs a target is `InvalidSetting`
+    /// (set it afterwards with [`Holders::set_ordinary_mail_policy`]).
     async fn create_mailbox(&self, m: &NewMailbox, at: i64) -> Result<()>;
     /// Case-insensitive lookup.
     async fn mailbox(&self, address: &str) -> Result<Option<Mailbox>>;
     /// All boxes, or those of one domain, ordered by address.
     async fn mailboxes(&self, domain: Option<&str>) -> Result<Vec<Mailbox>>;
     /// The setters below fail with `NotFound` for an unknown address.
+    ///
+    /// The hash replaced goes to the box's [`Holders::password_history`] (unless it is the
+    /// same string), so a policy can refuse a password used before.
     async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()>;
     async fn set_state(&self, address: &str, state: MailboxState) -> Result<()>;
     /// Changes the box's type (seed 000: "cambio della tipologia da Standard a PRO"). Its
@@ -639,6 +799,8 @@ pub trait Accounts: Send + Sync {
     async fn set_kind(&self, address: &str, kind: MailboxKind) -> Result<()>;
     /// A quota different from the current one clears [`Mailbox::quota_warned`].
     async fn set_quota(&self, address: &str, quota: u64) -> Result<()>;
+    /// For the policies without a target (and clears the target of the previous one);
+    /// `InvalidSetting` for one that needs a target: use [`Holders::set_ordinary_mail_policy`].
     async fn set_ordinary_mail(&self, address: &str, policy: OrdinaryMail) -> Result<()>;
     /// The folder need not exist (the first receipt delivered creates it); INBOX is matched
     /// in any case. `InvalidName` for a name the store cannot hold, `Immutable` for a folder
@@ -654,9 +816,10 @@ pub trait Accounts: Send + Sync {
     async fn delegate(&self, login: &str) -> Result<Option<Delegate>>;
     /// The delegates of one box, by login.
     async fn delegates(&self, mailbox: &str) -> Result<Vec<Delegate>>;
-    /// `NotFound` for an unknown login.
+    /// `NotFound` for an unknown login. The delegate's password history goes too.
     async fn remove_delegate(&self, login: &str) -> Result<()>;
-    /// `NotFound` for an unknown login.
+    /// `NotFound` for an unknown login. Keeps the hash replaced, as
+    /// [`Accounts::set_password_hash`] does.
     async fn set_delegate_password_hash(&self, login: &str, hash: &str) -> Result<()>;
 }
 
@@ -820,9 +983,129 @@ pub trait VirusArchive: Send + Sync {
     async fn prune_virus_archive(&self, before: i64) -> Result<u64>;
 }
 
+/// A box's settings for the web, its activation, and its passwords (issue 6). Every method
+/// fails with `NotFound` for an unknown box; addresses are matched and stored lowercase and
+/// must be `local@domain` (`InvalidSetting` otherwise).
+#[async_trait]
+pub trait Holders: Send + Sync {
+    /// The settings of a box; `None` for an unknown box.
+    async fn holder_settings(&self, address: &str) -> Result<Option<HolderSettings>>;
+    /// Sets the ordinary-mail policy with its target in one step. `InvalidSetting` when the
+    /// target is missing for a policy that needs one or given for one that does not; for
+    /// [`OrdinaryMail::Cartella`], `InvalidName` for a folder the store cannot hold and
+    /// `Immutable` for one in the archive (INBOX is matched in any case; the folder need not
+    /// exist yet, and follows a rename as [`Mailbox::receipts_folder`] does).
+    async fn set_ordinary_mail_policy(
+        &self,
+        address: &str,
+        policy: OrdinaryMail,
+        target: Option<&str>,
+    ) -> Result<()>;
+    /// `InvalidSetting` for a blank `nome` or `cognome` or an `email` that is not an address
+    /// (the same for [`Holders::activate`]).
+    async fn set_holder_profile(&self, address: &str, profile: &HolderProfile) -> Result<()>;
+    async fn set_recovery_address(&self, address: &str, recovery: Option<&str>) -> Result<()>;
+    /// `InvalidSetting` for more than [`NOTICE_ADDRESSES`] addresses in either list.
+    async fn set_new_pec_notice(&self, address: &str, notice: &NewPecNotice) -> Result<()>;
+    async fn set_forward_copy(&self, address: &str, to: Option<&str>) -> Result<()>;
+    async fn set_daily_report(&self, address: &str, on: bool) -> Result<()>;
+
+    /// The hashes a login (a box's address or a delegate's login) had before the current
+    /// one, newest first, at most [`PASSWORD_HISTORY`]: [`Accounts::set_password_hash`],
+    /// [`Accounts::set_delegate_password_hash`] and [`Holders::activate`] keep the hash they
+    /// replace. Empty for an unknown login.
+    async fn password_history(&self, login: &str) -> Result<Vec<String>>;
+
+    /// Marks a box created in bulk as awaiting activation: the holder must change the
+    /// initial password and confirm their data by `deadline` (seed 003).
+    async fn require_activation(&self, address: &str, deadline: i64) -> Result<()>;
+    /// Activates a box awaiting it, in one step: the new password hash (the initial one goes
+    /// to the history), the confirmed profile, the flag and deadline cleared, state
+    /// [`MailboxState::Attiva`]. `NotFound` unless the box is [`MailboxState::Sospesa`] and
+    /// awaiting activation.
+    async fn activate(&self, address: &str, hash: &str, profile: &HolderProfile) -> Result<()>;
+    /// Blocks ([`MailboxState::Bloccata`]) every box still `Sospesa` and awaiting activation
+    /// whose deadline is before `now`, in one step (so an activation racing the sweep either
+    /// wins or is refused); returns their addresses, sorted.
+    async fn block_expired_activations(&self, now: i64) -> Result<Vec<String>>;
+
+    /// Records a password-recovery token for the box (`token_hash`: lowercase hex SHA-256
+    /// of a random 256-bit token). `AlreadyExists` for a hash already recorded.
+    async fn create_recovery_token(
+        &self,
+        address: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// The box an unexpired token (`expires_at` > `now`) was created for, without using the
+    /// token up: so that what the holder asks for (a new password) can be checked before
+    /// [`Holders::consume_recovery_token`] spends it.
+    async fn recovery_token(&self, token_hash: &str, now: i64) -> Result<Option<String>>;
+    /// The box a token was created for, if it was and is not expired (`expires_at` >
+    /// `now`); the token is gone afterwards either way, so it works once. Expired tokens of
+    /// every box are removed too.
+    async fn consume_recovery_token(&self, token_hash: &str, now: i64) -> Result<Option<String>>;
+}
+
+/// The accounts of the administration panel (seeds 002/004): provider admins and the
+/// postmasters of single domains. Logins are matched and stored lowercase, in a name space of
+/// their own (the panel's, not mail access's).
+#[async_trait]
+pub trait Admins: Send + Sync {
+    /// `AlreadyExists` for a login taken; `NotFound` for a [`AdminScope::Domain`] whose
+    /// domain does not exist.
+    async fn create_admin(
+        &self,
+        login: &str,
+        hash: &str,
+        scope: &AdminScope,
+        at: i64,
+    ) -> Result<()>;
+    async fn admin(&self, login: &str) -> Result<Option<Admin>>;
+    /// Every admin, by login.
+    async fn admins(&self) -> Result<Vec<Admin>>;
+    /// `NotFound` for an unknown login.
+    async fn remove_admin(&self, login: &str) -> Result<()>;
+    /// `NotFound` for an unknown login.
+    async fn set_admin_password_hash(&self, login: &str, hash: &str) -> Result<()>;
+}
+
+/// What the REST API keeps per box (issue 6 §5): keys, sends already made, webhooks.
+/// `NotFound` for an unknown box where a box is named.
+#[async_trait]
+pub trait Api: Send + Sync {
+    /// Records a key (by its hash) and returns its id. `AlreadyExists` for a hash already
+    /// recorded, revoked or not.
+    async fn create_api_key(
+        &self,
+        mailbox: &str,
+        label: &str,
+        key_hash: &str,
+        at: i64,
+    ) -> Result<i64>;
+    /// The unrevoked key with this hash, if any.
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Every key of a box, revoked ones included, by id.
+    async fn api_keys(&self, mailbox: &str) -> Result<Vec<ApiKey>>;
+    /// Revokes a key of the box; revoking again keeps the first instant. `NotFound` for an
+    /// id that is not one of the box's keys.
+    async fn revoke_api_key(&self, mailbox: &str, id: i64, at: i64) -> Result<()>;
+    /// The identificativo of the send the box made with this idempotency key (recorded by
+    /// [`Batch::api_sends`]), if any.
+    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<String>>;
+    /// Returns the webhook's id.
+    async fn create_webhook(&self, mailbox: &str, url: &str, secret: &str, at: i64) -> Result<i64>;
+    /// The webhooks of a box, by id.
+    async fn webhooks(&self, mailbox: &str) -> Result<Vec<Webhook>>;
+    /// `NotFound` for an id that is not one of the box's webhooks.
+    async fn delete_webhook(&self, mailbox: &str, id: i64) -> Result<()>;
+}
+
 /// A complete backend.
 #[async_trait]
-pub trait Store: Accounts + Mailboxes + Blobs + Queue + Tracker + LegalLog + VirusArchive {
+pub trait Store:
+    Accounts + Mailboxes + Blobs + Queue + Tracker + LegalLog + VirusArchive + Holders + Admins + Api
+{
     /// Applies a batch atomically and durably (see [`Batch`]).
     async fn commit(&self, batch: Batch) -> Result<()>;
 }
@@ -847,6 +1130,15 @@ mod tests {
             daticert: Some("<postacert/>".into()),
             actor: None,
         }
+    }
+
+    #[test]
+    fn a_postmaster_manages_its_own_domain_only() {
+        let postmaster = AdminScope::Domain("pec.comune.it".into());
+        assert!(postmaster.covers("PEC.Comune.it"));
+        assert!(!postmaster.covers("pec.altro.it"));
+        assert!(!postmaster.covers("comune.it"));
+        assert!(AdminScope::Provider.covers("pec.altro.it"));
     }
 
     /// Chains already written must keep verifying: the encoding is pinned, and the value

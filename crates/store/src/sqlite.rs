@@ -50,9 +50,18 @@
 //!   deleted folder is not forgotten). A delivery that creates its folder uses the batch's
 //!   instant. *MODSEQ* is a counter per folder; see the `mail` submodule for how it moves.
 //!
-//! Accounts live in `accounts`, folders and messages in `mail`; this module holds the
-//! connections, the schema, blobs, the queue, the tracker, the legal log, the virus archive
-//! and the batch.
+//! - *Holder settings* are columns of `mailboxes` (lists in `new_pec_notices`); the
+//!   ordinary-mail policy and its target are kept consistent by a CHECK as well as by the
+//!   setters. *Password history* is one table keyed by login (boxes and delegates share a
+//!   name space), trimmed to [`crate::PASSWORD_HISTORY`] on every change. *Blocking expired
+//!   activations* is one `UPDATE … RETURNING`, so it cannot race an activation.
+//! - *API sends* are recorded by the batch of the send, right after its idempotency keys, so
+//!   a send and its key land together; their keys are a name space apart from `once` keys.
+//!
+//! Accounts live in `accounts`, holder settings, activation, password history and recovery
+//! in `holders`, the panel's accounts in `admins`, the REST API's state in `api`, folders and
+//! messages in `mail`; this module holds the connections, the schema, blobs, the queue, the
+//! tracker, the legal log, the virus archive and the batch.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
@@ -81,6 +90,9 @@ use crate::{
 };
 
 mod accounts;
+mod admins;
+mod api;
+mod holders;
 mod mail;
 
 /// The database file inside the data directory.
@@ -93,6 +105,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_schema.sql"),
     include_str!("../migrations/0002_virus_archive.sql"),
     include_str!("../migrations/0003_mail_access.sql"),
+    include_str!("../migrations/0004_web.sql"),
 ];
 /// How long a statement waits for a lock held by another process, and a caller for the
 /// writer connection, before giving up.
@@ -209,8 +222,36 @@ impl SqliteStore {
 }
 
 /// Applies the schema scripts the database has not seen yet, in one transaction.
+///
+/// Foreign keys are off while the scripts run, as SQLite's table rebuild (a new table, a
+/// copy, a drop, a rename: the only way to change a CHECK) requires; every reference is
+/// checked before the transaction commits, so a script cannot leave a dangling one. They
+/// are on again however the update ends.
 async fn migrate(pool: &SqlitePool, path: &Path) -> Result<()> {
-    let mut tx = pool
+    let mut conn = pool.acquire().await.map_err(db("waiting for the writer"))?;
+    set_foreign_keys(&mut conn, false).await?;
+    let updated = apply_migrations(&mut conn, path).await;
+    let restored = set_foreign_keys(&mut conn, true).await;
+    updated.and(restored)
+}
+
+/// `PRAGMA foreign_keys` (a no-op inside a transaction, so only between them).
+async fn set_foreign_keys(conn: &mut SqliteConnection, on: bool) -> Result<()> {
+    let sql = if on {
+        "PRAGMA foreign_keys = ON"
+    } else {
+        "PRAGMA foreign_keys = OFF"
+    };
+    sqlx::raw_sql(sql)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("switching foreign keys for the schema update"))?;
+    Ok(())
+}
+
+/// The transaction of [`migrate`].
+async fn apply_migrations(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
+    let mut tx = conn
         .begin_with(BEGIN_WRITE)
         .await
         .map_err(db("starting the schema update"))?;
@@ -235,6 +276,16 @@ async fn migrate(pool: &SqlitePool, path: &Path) -> Result<()> {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_err(e, format_args!("applying schema script {}", i + 1)))?;
+    }
+    let dangling: Option<String> =
+        sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("checking references after the schema update"))?;
+    if let Some(table) = dangling {
+        return Err(StoreError::Backend(format!(
+            "the schema update left a dangling reference in table {table}"
+        )));
     }
     sqlx::raw_sql(&format!("PRAGMA user_version = {known}"))
         .execute(&mut *tx)
@@ -1433,6 +1484,9 @@ async fn commit_group(mut writer: PoolConnection<Sqlite>, group: Vec<Pending>) {
 async fn apply(tx: &mut SqliteConnection, batch: &Batch) -> Result<()> {
     let at = batch.log.first().map(|e| e.at);
     claim_once_keys(&mut *tx, &batch.once).await?;
+    for s in &batch.api_sends {
+        api::record_api_send(&mut *tx, s).await?;
+    }
     if !batch.deliveries.is_empty() {
         let received_at = at.unwrap_or_else(wall_clock);
         for m in &batch.deliveries {

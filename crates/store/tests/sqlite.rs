@@ -9,10 +9,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 use store::sqlite::{BLOB_DIR, DB_FILE, SqliteStore};
 use store::{
-    Accounts, Batch, Blobs, ChainReport, GENESIS_HASH, LegalLog, MailboxKind, MailboxState,
-    Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry, NewTracker, NewVirusRecord,
-    OrdinaryMail, Queue, Store, StoreError, Tracker, TrackerEvent, TrackerUpdate, VirusArchive,
-    VirusPoint, chain_hash, conformance,
+    Accounts, ApiSend, Batch, Blobs, ChainReport, GENESIS_HASH, HolderSettings, Holders, LegalLog,
+    MailboxKind, MailboxState, Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry,
+    NewTracker, NewVirusRecord, OrdinaryMail, Queue, Store, StoreError, Tracker, TrackerEvent,
+    TrackerUpdate, VirusArchive, VirusPoint, chain_hash, conformance,
 };
 use tempfile::TempDir;
 
@@ -168,6 +168,15 @@ conformance_check!(append);
 conformance_check!(delegates);
 conformance_check!(mailbox_settings);
 conformance_check!(legal_log_actor);
+conformance_check!(holder_settings);
+conformance_check!(ordinary_mail_policy);
+conformance_check!(password_history);
+conformance_check!(activation);
+conformance_check!(recovery_tokens);
+conformance_check!(admins);
+conformance_check!(api_keys);
+conformance_check!(api_sends);
+conformance_check!(webhooks);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commits() {
@@ -202,16 +211,17 @@ async fn open_creates_the_layout() {
         .fetch_one(&mut conn)
         .await
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     store.close().await;
     // Opening again applies nothing twice.
     open_in(&data).await.close().await;
 }
 
 /// The schema scripts of the versions before this one, as `SqliteStore::open` applies them.
-const OLD_SCRIPTS: [&str; 2] = [
+const OLD_SCRIPTS: [&str; 3] = [
     include_str!("../migrations/0001_schema.sql"),
     include_str!("../migrations/0002_virus_archive.sql"),
+    include_str!("../migrations/0003_mail_access.sql"),
 ];
 
 /// Creates the database a pecora of schema `version` would have left in `dir`: its scripts,
@@ -378,6 +388,89 @@ async fn a_version_2_database_gains_mail_access() {
         store.verify_chain().await.expect("verify"),
         ChainReport::Intact { events: 2 }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_database_gains_the_web_settings() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mario = "mario@pec.example";
+    // A box with settings, a folder, a message and a delegate: everything that refers to the
+    // mailboxes table the upgrade rebuilds.
+    let data = format!(
+        r"
+        INSERT INTO domains (name, created_at) VALUES ('pec.example', {NOW});
+        INSERT INTO mailboxes (address, domain, kind, state, quota, used, ordinary_mail,
+            password_hash, created_at, receipts_folder, protocol_account, quota_warned,
+            last_uidvalidity)
+        VALUES ('{mario}', 'pec.example', 'pro', 'attiva', 1000, 10, 'anomalia', '$h1', {NOW},
+            'Ricevute', 'titulus', 1, 7);
+        INSERT INTO folders (mailbox, name, uid_next, uidvalidity, highest_modseq)
+            VALUES ('{mario}', 'INBOX', 2, 7, 3);
+        INSERT INTO messages (mailbox, folder, uid, blob, size, received_at, kind,
+            identificativo, modseq)
+        VALUES ('{mario}', 'INBOX', 1, 'b1', 10, {NOW}, 'posta-certificata', 'id-1', 3);
+        INSERT INTO delegates (login, mailbox, role, password_hash, created_at)
+            VALUES ('segreteria', '{mario}', 'invio', '$d1', {NOW});"
+    );
+    old_database(dir.path(), 3, &data).await;
+    let store = open_in(dir.path()).await;
+
+    let m = store.mailbox(mario).await.unwrap().expect("mario");
+    assert_eq!(
+        (m.kind, m.used, m.ordinary_mail, m.password_hash.as_str()),
+        (MailboxKind::Pro, 10, OrdinaryMail::Anomalia, "$h1")
+    );
+    assert_eq!(
+        (
+            m.receipts_folder.as_deref(),
+            m.protocol_account.as_deref(),
+            m.quota_warned
+        ),
+        (Some("Ricevute"), Some("titulus"), true)
+    );
+    assert_eq!(
+        store.holder_settings(mario).await.unwrap(),
+        Some(HolderSettings::default()),
+        "the new settings start empty"
+    );
+    let inbox = store.folder(mario, "INBOX").await.unwrap().expect("INBOX");
+    assert_eq!(
+        (inbox.uidvalidity, inbox.highest_modseq, inbox.messages),
+        (7, 3, 1)
+    );
+    let delegate = store
+        .delegate("segreteria")
+        .await
+        .unwrap()
+        .expect("delegate");
+    assert_eq!(delegate.mailbox, mario);
+
+    // The rebuilt table still takes part in every reference, and the new values fit.
+    let lavoro = store
+        .create_folder(mario, "Lavoro", NOW)
+        .await
+        .expect("folder");
+    assert!(
+        lavoro.uidvalidity > 7,
+        "the box's UIDVALIDITY memory survived"
+    );
+    store
+        .set_ordinary_mail_policy(mario, OrdinaryMail::Cartella, Some("Lavoro"))
+        .await
+        .expect("the new policies");
+    store
+        .set_password_hash(mario, "$h2")
+        .await
+        .expect("password");
+    assert_eq!(store.password_history(mario).await.unwrap(), ["$h1"]);
+    let mut conn = raw(dir.path()).await;
+    let dangling: Vec<String> =
+        sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_all(&mut conn)
+            .await
+            .expect("checking references");
+    assert!(dangling.is_empty(), "dangling references: {dangling:?}");
+    conn.close().await.expect("closing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,6 +666,7 @@ const TABLES: &[&str] = &[
     "log_related",
     "virus_archive",
     "virus_archive_rcpt",
+    "api_sends",
 ];
 
 /// Row counts of every table, the mailboxes' `used` and the ends of the log chain.
@@ -665,6 +759,11 @@ async fn a_failing_batch_leaves_no_row_behind() {
             gestore: "Altro".into(),
         }],
         quota_warned: vec![address.into()],
+        api_sends: vec![ApiSend {
+            mailbox: address.into(),
+            key: "invio-1".into(),
+            identificativo: "id-1".into(),
+        }],
     };
 
     // Fails at the second delivery, after the first one took a UID and bytes.

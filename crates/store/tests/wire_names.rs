@@ -48,6 +48,8 @@ fn ordinary_mail_policies() {
     round_trip(&[
         (OrdinaryMail::Rifiuta, "rifiuta"),
         (OrdinaryMail::Anomalia, "anomalia"),
+        (OrdinaryMail::Inoltra, "inoltra"),
+        (OrdinaryMail::Cartella, "cartella"),
     ]);
 }
 

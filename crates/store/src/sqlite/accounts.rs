@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteConnection;
 
+use super::holders::{PasswordOwner, forget_passwords, replace_password};
 use super::{SqliteStore, db, db_err, expect_row, parse, to_i64, to_u64};
+use crate::holder_rules::ordinary_mail_target;
 use crate::mail_rules::{folder_name, outside_archive};
 use crate::{
     Accounts, Delegate, INBOX, Mailbox, MailboxState, NewDelegate, NewMailbox, OrdinaryMail,
@@ -113,6 +115,7 @@ impl Accounts for SqliteStore {
             }
         };
         let quota = to_i64(m.quota, "quota")?;
+        ordinary_mail_target(m.ordinary_mail, None)?;
         let mut tx = self.write("create_mailbox").await?;
         let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM domains WHERE name = ?1")
             .bind(domain)
@@ -182,8 +185,10 @@ impl Accounts for SqliteStore {
     }
 
     async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()> {
-        self.update_mailbox(address, "password_hash", hash.to_string(), "password")
-            .await
+        let address = address.to_ascii_lowercase();
+        let mut tx = self.write("set_password_hash").await?;
+        replace_password(&mut tx, PasswordOwner::Mailbox, &address, hash).await?;
+        tx.commit().await.map_err(db("committing a new password"))
     }
 
     async fn set_state(&self, address: &str, state: MailboxState) -> Result<()> {
@@ -215,13 +220,8 @@ impl Accounts for SqliteStore {
     }
 
     async fn set_ordinary_mail(&self, address: &str, policy: OrdinaryMail) -> Result<()> {
-        self.update_mailbox(
-            address,
-            "ordinary_mail",
-            policy.as_str().to_string(),
-            "ordinary-mail policy",
-        )
-        .await
+        let target = ordinary_mail_target(policy, None)?;
+        self.store_ordinary_mail(address, policy, target).await
     }
 
     async fn set_receipts_folder(&self, address: &str, folder: Option<&str>) -> Result<()> {
@@ -298,28 +298,29 @@ impl Accounts for SqliteStore {
 
     async fn remove_delegate(&self, login: &str) -> Result<()> {
         let login = login.to_ascii_lowercase();
+        let mut tx = self.write("remove_delegate").await?;
         let done = sqlx::query("DELETE FROM delegates WHERE login = ?1")
             .bind(&login)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(|e| db_err(e, format_args!("removing delegate {login}")))?;
-        expect_row(done, || format!("delegate {login}"))
+        expect_row(done, || format!("delegate {login}"))?;
+        forget_passwords(&mut tx, &login).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a removed delegate"))
     }
 
     async fn set_delegate_password_hash(&self, login: &str, hash: &str) -> Result<()> {
         let login = login.to_ascii_lowercase();
-        let done = sqlx::query("UPDATE delegates SET password_hash = ?1 WHERE login = ?2")
-            .bind(hash)
-            .bind(&login)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err(e, format_args!("setting the password of delegate {login}")))?;
-        expect_row(done, || format!("delegate {login}"))
+        let mut tx = self.write("set_delegate_password_hash").await?;
+        replace_password(&mut tx, PasswordOwner::Delegate, &login, hash).await?;
+        tx.commit().await.map_err(db("committing a new password"))
     }
 }
 
 /// Whether `address` (lowercase) is a mailbox's address.
-async fn is_mailbox(conn: &mut SqliteConnection, address: &str) -> Result<bool> {
+pub(super) async fn is_mailbox(conn: &mut SqliteConnection, address: &str) -> Result<bool> {
     let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM mailboxes WHERE address = ?1")
         .bind(address)
         .fetch_optional(&mut *conn)
@@ -340,7 +341,7 @@ async fn is_delegate(conn: &mut SqliteConnection, login: &str) -> Result<bool> {
 
 impl SqliteStore {
     /// Sets one column of one mailbox; `NotFound` if there is no such mailbox.
-    async fn update_mailbox<T>(
+    pub(super) async fn update_mailbox<T>(
         &self,
         address: &str,
         column: &'static str,

@@ -264,19 +264,8 @@ impl Mailboxes for SqliteStore {
         for (old, new) in &moves {
             move_folder(&mut tx, &mailbox, old, new).await?;
         }
-        let receipts: Option<Option<String>> =
-            sqlx::query_scalar("SELECT receipts_folder FROM mailboxes WHERE address = ?1")
-                .bind(&mailbox)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| db_err(e, format_args!("reading the settings of {mailbox}")))?;
-        if let Some(followed) = receipts.flatten().and_then(|r| renamed(&r, from, to)) {
-            sqlx::query("UPDATE mailboxes SET receipts_folder = ?1 WHERE address = ?2")
-                .bind(&followed)
-                .bind(&mailbox)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| db_err(e, format_args!("moving the receipts folder of {mailbox}")))?;
+        for setting in FOLDER_SETTINGS {
+            follow_rename(&mut tx, &mailbox, setting, (from, to)).await?;
         }
         tx.commit().await.map_err(db("committing a folder rename"))
     }
@@ -849,4 +838,39 @@ async fn change_used(conn: &mut SqliteConnection, mailbox: &str, delta: i64) -> 
             .map_err(|e| db_err(e, format_args!("clearing the quota warning of {mailbox}")))?;
     }
     Ok((used, quota))
+}
+
+/// A box's settings that name a folder, and follow it when it is renamed: (the column, a
+/// condition on the box for the column to name a folder).
+const FOLDER_SETTINGS: [(&str, &str); 2] = [
+    ("receipts_folder", "1"),
+    ("ordinary_mail_target", "ordinary_mail = 'cartella'"),
+];
+
+/// Moves one folder setting of `mailbox` (see [`FOLDER_SETTINGS`]) along with the rename
+/// `from` → `to`, if it names the folder or one of its inferiors.
+async fn follow_rename(
+    conn: &mut SqliteConnection,
+    mailbox: &str,
+    (column, applies): (&str, &str),
+    (from, to): (&str, &str),
+) -> Result<()> {
+    let current: Option<Option<String>> = sqlx::query_scalar(&format!(
+        "SELECT {column} FROM mailboxes WHERE address = ?1 AND {applies}"
+    ))
+    .bind(mailbox)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_err(e, format_args!("reading the {column} of {mailbox}")))?;
+    if let Some(followed) = current.flatten().and_then(|r| renamed(&r, from, to)) {
+        sqlx::query(&format!(
+            "UPDATE mailboxes SET {column} = ?1 WHERE address = ?2"
+        ))
+        .bind(&followed)
+        .bind(mailbox)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| db_err(e, format_args!("moving the {column} of {mailbox}")))?;
+    }
+    Ok(())
 }
