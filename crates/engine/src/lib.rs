@@ -117,6 +117,17 @@ impl Engine {
         &self.clock
     }
 
+    /// The CAs gestori's signatures are checked against (`[trust]`), for readers that show
+    /// whether a stored message's signature holds (the webmail's certification banner).
+    pub fn trust(&self) -> &smime::TrustStore {
+        &self.trust
+    }
+
+    /// The provider index as loaded now: who signed a message, by certificate hash.
+    pub fn index(&self) -> Arc<index::Index> {
+        self.index.current()
+    }
+
     /// The envelope sender of everything the gestore generates.
     pub fn service_address(&self) -> String {
         self.settings.gestore.indirizzo()

@@ -120,6 +120,9 @@ pub struct ListenSection {
     /// POP3 with implicit TLS (port 995 style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pop3s: Option<SocketAddr>,
+    /// The web door (webmail), HTTPS only (port 443 style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

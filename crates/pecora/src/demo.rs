@@ -39,6 +39,8 @@ pub struct DemoProvider {
     pub imaps_port: u16,
     pub pop3_port: u16,
     pub pop3s_port: u16,
+    /// The webmail, HTTPS.
+    pub web_port: u16,
     pub service_mailbox: String,
     pub users: Vec<DemoUser>,
 }
@@ -51,8 +53,8 @@ pub struct DemoUser {
     pub ordinary_mail: String,
 }
 
-/// Ports per demo provider: submission, submissions, MX, IMAP, IMAPS, POP3, POP3S.
-const PORTS: usize = 7;
+/// Ports per demo provider: submission, submissions, MX, IMAP, IMAPS, POP3, POP3S, web.
+const PORTS: usize = 8;
 
 /// (name, domain, holders; the last holder accepts ordinary mail as anomalia).
 const PROVIDERS: [(&str, &str, [&str; 2]); 2] = [
@@ -96,7 +98,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
 
     let mut records = Vec::new();
     let mut providers = Vec::new();
-    for ((name, domain, holders), [submission, submissions, mx, imap, imaps, pop3, pop3s]) in
+    for ((name, domain, holders), [submission, submissions, mx, imap, imaps, pop3, pop3s, web]) in
         PROVIDERS.iter().zip(&ports)
     {
         let local = |port: &u16| SocketAddr::from(([127, 0, 0, 1], *port));
@@ -153,6 +155,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
                 imaps: Some(local(imaps)),
                 pop3: Some(local(pop3)),
                 pop3s: Some(local(pop3s)),
+                web: Some(local(web)),
             },
             limits: LimitsSection::default(),
             routes: routes.clone(),
@@ -194,6 +197,7 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
             imaps_port: *imaps,
             pop3_port: *pop3,
             pop3s_port: *pop3s,
+            web_port: *web,
             service_mailbox,
             users,
         });
@@ -284,6 +288,7 @@ fn print_summary(demo: &Demo, dir: &Path) {
             "  IMAP 127.0.0.1:{} (STARTTLS), 127.0.0.1:{} (TLS); POP3 127.0.0.1:{} (STLS), 127.0.0.1:{} (TLS)",
             p.imap_port, p.imaps_port, p.pop3_port, p.pop3s_port
         );
+        println!("  webmail https://localhost:{}/", p.web_port);
         for u in &p.users {
             println!("  {}  password: {}", u.address, u.password);
         }

@@ -225,6 +225,12 @@ impl Provider {
                 stopped(),
             ));
         }
+        // The web door: the webmail, over HTTPS only.
+        if let Some(addr) = c.listen.web {
+            let listener = bind(addr).await?;
+            let state = web::WebState::new(self.engine.clone());
+            tasks.spawn(web::serve(listener, tls.clone(), state, stopped()));
+        }
         let relay = self
             .engine
             .clone()

@@ -1,0 +1,107 @@
+//! What a handler answers when it cannot do what was asked: a status and a page that says
+//! why, in both languages (an error may come before the language is known). Nothing a
+//! client sends can make a handler panic; faults of the server side are logged with their
+//! context and shown as a plain 500.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::i18n::{Catalog, EN, IT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// No such page, folder or message in the logged-in box.
+    #[error("not found")]
+    NotFound,
+    /// A form without this session's CSRF token.
+    #[error("CSRF token missing or wrong")]
+    Csrf,
+    /// A request the door cannot read.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A fault on our side (storage, templates).
+    #[error("internal: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl WebError {
+    fn status(&self) -> StatusCode {
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(&self, t: &'static Catalog) -> &'static str {
+        match self {
+            WebError::NotFound => t.not_found,
+            WebError::Csrf => t.csrf_refused,
+            WebError::BadRequest(_) => t.bad_request,
+            WebError::Internal(_) => t.internal_error,
+        }
+    }
+}
+
+impl From<store::StoreError> for WebError {
+    fn from(e: store::StoreError) -> WebError {
+        WebError::Internal(anyhow::Error::new(e).context("reading the mailbox"))
+    }
+}
+
+impl From<engine::EngineError> for WebError {
+    fn from(e: engine::EngineError) -> WebError {
+        WebError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> WebError {
+        WebError::Internal(anyhow::Error::new(e).context("rendering a page"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    italiano: &'a str,
+    english: &'a str,
+    detail: Option<&'a str>,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            WebError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "web request failed");
+                None
+            }
+            WebError::BadRequest(why) => Some(why.as_str()),
+            _ => None,
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            italiano: self.message(&IT),
+            english: self.message(&EN),
+            detail,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, self.message(&IT)).into_response(),
+        }
+    }
+}
+
+/// Every path no route takes.
+pub async fn not_found() -> WebError {
+    WebError::NotFound
+}
+
+/// Renders a page template.
+pub fn render(page: &impl Template) -> Result<Html<String>, WebError> {
+    Ok(Html(page.render()?))
+}
