@@ -11,12 +11,17 @@ pub mod access;
 pub mod accounts;
 pub mod antivirus;
 pub mod clock;
+pub mod daily_report;
 pub mod filing;
 pub mod legal;
 pub mod mailbox;
+pub mod notices;
 pub mod quota;
 pub mod reception;
+pub mod recovery_mail;
 pub mod relay;
+pub mod rewrite;
+pub(crate) mod service_mail;
 pub mod settings;
 pub mod timers;
 

@@ -5,10 +5,10 @@
 //! warns exactly once. A full box is the punto di consegna's business: it answers with the
 //! "casella piena" mancata consegna (reception.rs).
 
-use mail_builder::MessageBuilder;
 use store::{Batch, INBOX, Mailbox, NewMessage};
 
-use crate::{Engine, EngineError, build_error};
+use crate::service_mail::ServiceMail;
+use crate::{Engine, EngineError};
 
 /// Whether `m` is at or beyond 90 % of a nonzero quota.
 pub fn over_warning_level(m: &Mailbox) -> bool {
@@ -51,8 +51,7 @@ impl Engine {
 
     /// The warning message: from the gestore's service address to the holder, plain text.
     fn avviso_quota(&self, m: &Mailbox) -> Result<Vec<u8>, EngineError> {
-        let g = &self.settings.gestore;
-        let now = self.clock.now();
+        let now = self.clock.now().timestamp().as_second();
         let percent = u128::from(m.used) * 100 / u128::from(m.quota.max(1));
         let text = format!(
             "Gentile titolare,\r\n\r\n\
@@ -65,29 +64,19 @@ impl Engine {
             address = m.address,
             used = m.used,
             quota = m.quota,
-            gestore = g.nome,
+            gestore = self.settings.gestore.nome,
         );
-        MessageBuilder::new()
-            .from((g.nome.as_str(), g.indirizzo().as_str()))
-            .to(m.address.as_str())
-            .subject(format!(
+        self.service_mail(ServiceMail {
+            what: "quota",
+            to: &m.address,
+            subject: format!(
                 "Avviso: casella {} oltre il 90% dello spazio disponibile",
                 m.address
-            ))
-            .date(now.timestamp().as_second())
-            .message_id(format!(
-                "quota.{}.{}@{}",
-                now.timestamp().as_second(),
-                m.address.replace('@', "."),
-                g.dominio
-            ))
-            .header(
-                "Auto-Submitted",
-                mail_builder::headers::raw::Raw::new("auto-generated"),
-            )
-            .text_body(text)
-            .write_to_vec()
-            .map_err(|e| build_error("avviso di quota", e.to_string()))
+            ),
+            text,
+            key: format!("{now}.{}", m.address),
+            date: now,
+        })
     }
 }
 

@@ -6,8 +6,12 @@
 //!   di mancata consegna coded per NOTA 12;
 //! - a valid ricevuta/avviso: delivered unchanged, and the sender-side tracker updated;
 //! - anything signed by a listed gestore but malformed: a busta di anomalia, always;
-//! - ordinary, unsigned or forged mail: a busta di anomalia where the mailbox accepts ordinary
-//!   mail, refused where it does not.
+//! - ordinary, unsigned or forged mail: by the box's policy, a busta di anomalia in INBOX
+//!   (`Anomalia`) or in the holder's folder (`Cartella`), forwarded as it is to the holder's
+//!   ordinary address from the service address, marked [`FORWARD_HEADER`] and logged
+//!   (`Inoltra`: nothing stays in the box), or refused (`Rifiuta`);
+//! - a busta delivered to a box also brings the notices and the copy the holder asked for
+//!   (notices.rs), in the same batch.
 //!
 //! A receipt for an identificativo we never sent is still a valid PEC object: it is delivered
 //! (spec §4.3) but touches no tracker, and the log records it as `ricevuta-sconosciuta`.
@@ -21,11 +25,13 @@ use pec::build::{self, variante_per};
 use pec::checks::{Envelope, indirizzi, stesso_indirizzo};
 use pec::{Classified, Kind, MancataConsegna, Transazione};
 use store::{
-    Batch, MailboxState, OrdinaryMail, StoreError, TrackerEvent, TrackerUpdate, VirusPoint,
+    Batch, INBOX, Mailbox, MailboxState, NewMessage, OrdinaryMail, StoreError, TrackerEvent,
+    TrackerUpdate, VirusPoint,
 };
 
 use crate::antivirus::Verdict;
 use crate::legal::{event, event_kind};
+use crate::rewrite::prepend_header;
 use crate::{Engine, EngineError, build_error, domain_of, inbox, once_key, virus_record};
 
 /// The answer to an incoming SMTP transaction.
@@ -38,6 +44,17 @@ pub enum Received {
     /// Ordinary mail (or a malformed message) that carries a virus: refused, as Internet
     /// mail normally is (spec §4.2, §9.6), so its sender hears of it; the name of the virus.
     Infected(String),
+}
+
+/// The header a forwarded ordinary message carries: the box that forwarded it.
+pub const FORWARD_HEADER: &str = "X-Pecora-Inoltro";
+
+/// Where ordinary mail for one box goes, by its policy.
+enum Route {
+    /// Wrapped in a busta di anomalia, into this folder of the box.
+    Wrapped { folder: String },
+    /// Forwarded as it is to this ordinary address; nothing stays in the box.
+    Forwarded { to: String },
 }
 
 /// The kind in the idempotency key of a busta taken in charge for one recipient.
@@ -235,6 +252,8 @@ impl Engine {
                         Kind::PostaCertificata,
                         Some(&t.identificativo),
                     ));
+                    self.announce_delivery(&mut batch, &mailbox, &t, raw, at)
+                        .await?;
                     let in_cc_only = cc.iter().any(|a| stesso_indirizzo(a, rcpt))
                         && !to.iter().any(|a| stesso_indirizzo(a, rcpt));
                     let variant = variante_per(t.ricevuta, in_cc_only);
@@ -393,7 +412,8 @@ impl Engine {
     }
 
     /// Anything that is not a valid PEC object. `from_gestore`: signed by a listed gestore, so
-    /// it must be propagated whatever the mailbox policy (spec §4.2).
+    /// it must be propagated whatever the mailbox policy (spec §4.2): wrapped in a busta di
+    /// anomalia in INBOX. Otherwise each box's ordinary-mail policy decides ([`Route`]).
     async fn anomalia(
         &self,
         env: &Envelope,
@@ -402,18 +422,27 @@ impl Engine {
         from_gestore: bool,
     ) -> Result<Received, EngineError> {
         let now = self.clock.now();
+        let at = now.timestamp().as_second();
         let g = &self.settings.gestore;
-        let mut accepting = Vec::new();
+        let mut wrapped: Vec<(String, String)> = Vec::new();
+        let mut forwarded: Vec<(String, String)> = Vec::new();
         let mut refused = Vec::new();
         for rcpt in &env.rcpt_to {
-            match self.store.mailbox(rcpt).await? {
-                Some(m) if from_gestore || m.ordinary_mail == OrdinaryMail::Anomalia => {
-                    accepting.push(m.address)
-                }
-                Some(m) => refused.push(m.address),
-                None => refused.push(rcpt.to_ascii_lowercase()),
+            let Some(m) = self.store.mailbox(rcpt).await? else {
+                refused.push(rcpt.to_ascii_lowercase());
+                continue;
+            };
+            match self.route(&m, from_gestore).await? {
+                Some(Route::Wrapped { folder }) => wrapped.push((m.address, folder)),
+                Some(Route::Forwarded { to }) => forwarded.push((m.address, to)),
+                None => refused.push(m.address),
             }
         }
+        let accepting: Vec<String> = wrapped
+            .iter()
+            .chain(&forwarded)
+            .map(|(mailbox, _)| mailbox.clone())
+            .collect();
         let t = pec::classify::transazione_da_messaggio(raw);
         if accepting.is_empty() {
             let detail = format!("{why}; rifiutato per {}", refused.join(", "));
@@ -422,36 +451,88 @@ impl Engine {
                 "recipient unknown or not enabled to receive non-certified mail".into(),
             ));
         }
-        // Ordinary mail is scanned too, before it is wrapped and delivered (spec §9.6).
+        // Ordinary mail is scanned too, before it is wrapped and delivered or forwarded
+        // (spec §9.6).
         if let Verdict::Infected(virus) = self.antivirus.scan(raw).await? {
             let detail = format!("{why}; {virus}; rifiutato per {}", accepting.join(", "));
             self.log_refusal("virus", &t, &now, detail).await?;
             return Ok(Received::Infected(virus));
         }
         let raw_id = self.store.put(raw).await?;
-        let key = |mailbox: &str| format!("anomalia|{raw_id}|{mailbox}");
+        let (wrapped, forwarded) = (&wrapped, &forwarded);
+        let key = |mailbox: &str| {
+            let how = if forwarded.iter().any(|(m, _)| m == mailbox) {
+                "inoltro"
+            } else {
+                "anomalia"
+            };
+            format!("{how}|{raw_id}|{mailbox}")
+        };
         let (t, now) = (&t, &now);
         serve_pending(&accepting, key, |mailboxes| async move {
-            let draft = build::busta_di_anomalia(t, g, now, raw, why);
-            let (bytes, blob) = self.seal(&draft).await?;
             let mut batch = Batch::default();
-            for mailbox in &mailboxes {
-                batch.once.push(key(mailbox));
-                batch.deliveries.push(inbox(
-                    mailbox,
-                    blob.clone(),
-                    bytes.len(),
-                    Kind::Anomalia,
-                    None,
-                ));
+            let wrap: Vec<&(String, String)> = wrapped
+                .iter()
+                .filter(|(m, _)| mailboxes.contains(m))
+                .collect();
+            if !wrap.is_empty() {
+                let draft = build::busta_di_anomalia(t, g, now, raw, why);
+                let (bytes, blob) = self.seal(&draft).await?;
+                for (mailbox, folder) in &wrap {
+                    batch.once.push(key(mailbox));
+                    batch.deliveries.push(NewMessage {
+                        folder: folder.clone(),
+                        ..inbox(mailbox, blob.clone(), bytes.len(), Kind::Anomalia, None)
+                    });
+                }
+                let names: Vec<&str> = wrap.iter().map(|(m, _)| m.as_str()).collect();
+                let mut e = event("anomalia", t, now, &g.nome, vec![draft.message_id().into()]);
+                e.detail = Some(format!("{why}; consegnata a {}", names.join(", ")));
+                batch.log.push(e);
             }
-            let mut e = event("anomalia", t, now, &g.nome, vec![draft.message_id().into()]);
-            e.detail = Some(format!("{why}; consegnata a {}", mailboxes.join(", ")));
-            batch.log.push(e);
+            for (mailbox, to) in forwarded.iter().filter(|(m, _)| mailboxes.contains(m)) {
+                batch.once.push(key(mailbox));
+                let copy = prepend_header(raw, FORWARD_HEADER, mailbox);
+                self.queue_ordinary(&mut batch, &copy, std::slice::from_ref(to), at)
+                    .await?;
+                let mut e = event("inoltro", t, now, &g.nome, Vec::new());
+                e.detail = Some(format!("{why}; per {mailbox} inoltrato a {to}"));
+                batch.log.push(e);
+            }
             self.commit(batch).await?;
-            Ok(Received::Accepted("consegnato come anomalia".into()))
+            Ok(Received::Accepted(if wrap.is_empty() {
+                "inoltrato".into()
+            } else {
+                "consegnato come anomalia".into()
+            }))
         })
         .await
+    }
+
+    /// Where ordinary mail (or, `from_gestore`, a malformed message signed by a gestore) for
+    /// box `m` goes; `None`: refused. A policy whose target is missing refuses (the store
+    /// keeps one for each policy that needs it: this is only a guard).
+    async fn route(&self, m: &Mailbox, from_gestore: bool) -> Result<Option<Route>, EngineError> {
+        let inbox = || Route::Wrapped {
+            folder: INBOX.into(),
+        };
+        if from_gestore {
+            return Ok(Some(inbox()));
+        }
+        let target = || async {
+            let settings = self.store.holder_settings(&m.address).await?;
+            let target = settings.and_then(|s| s.ordinary_mail_target);
+            if target.is_none() {
+                tracing::warn!(mailbox = %m.address, policy = m.ordinary_mail.as_str(), "ordinary-mail policy without its target: refusing");
+            }
+            Ok::<_, EngineError>(target)
+        };
+        Ok(match m.ordinary_mail {
+            OrdinaryMail::Rifiuta => None,
+            OrdinaryMail::Anomalia => Some(inbox()),
+            OrdinaryMail::Cartella => target().await?.map(|folder| Route::Wrapped { folder }),
+            OrdinaryMail::Inoltra => target().await?.map(|to| Route::Forwarded { to }),
+        })
     }
 
     /// Records in the legal log that a message was refused at the MX (`kind`), and why.

@@ -251,6 +251,26 @@ impl Provider {
                 }
             }
         }));
+        // The holders' daily reports (once per Italian day each, whenever the sweep runs),
+        // and the blocking of boxes not activated in time: hourly.
+        const HOLDER_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+        let engine = self.engine.clone();
+        tasks.spawn(periodic(HOLDER_SWEEP_INTERVAL, stopped(), move || {
+            let engine = engine.clone();
+            async move {
+                let now = engine.clock().now().timestamp().as_second();
+                match engine.send_daily_reports(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reports = n, "daily reports delivered"),
+                    Err(e) => tracing::warn!(error = %e, "daily report sweep failed"),
+                }
+                match engine.block_expired_activations(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(boxes = n, "boxes not activated in time blocked"),
+                    Err(e) => tracing::warn!(error = %e, "activation deadline sweep failed"),
+                }
+            }
+        }));
         // Legal-log and virus-archive retention (spec §8.3, §8.4: 30 months by default),
         // applied hourly.
         let engine = self.engine.clone();

@@ -436,7 +436,11 @@ fn full_cycle_with_real_clients() {
     let (receipts, sent): (Vec<_>, Vec<_>) = fetched
         .iter()
         .partition(|f| std::fs::read_to_string(f).unwrap().contains("X-Ricevuta:"));
-    assert_eq!(receipts.len(), 5, "2 accettazioni + 3 consegne: {fetched:?}");
+    assert_eq!(
+        receipts.len(),
+        5,
+        "2 accettazioni + 3 consegne: {fetched:?}"
+    );
     assert_eq!(sent.len(), 2, "the two submissions: {fetched:?}");
     for f in receipts {
         openssl_verifies(f.to_str().unwrap(), &net.ca());

@@ -119,14 +119,28 @@ fn a_browser_reads_the_busta_under_its_banner() {
     );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(seen["wrongPassword"].as_str().unwrap().len() > 10, "{seen}");
-    assert_eq!(seen["mailbox"].as_str().unwrap().contains(&ufficio), true, "{seen}");
+    assert!(
+        seen["mailbox"].as_str().unwrap().contains(&ufficio),
+        "{seen}"
+    );
     assert_eq!(seen["badge"], "posta-certificata", "{seen}");
     assert_eq!(seen["bannerValid"], "true", "{seen}");
     assert_eq!(seen["signedBy"], "Pecora Uno S.p.A.", "{seen}");
     assert_eq!(seen["identificativo"], id.as_str(), "{seen}");
-    assert!(seen["originalFrom"].as_str().unwrap().contains(&mario), "{seen}");
-    assert!(!seen["englishSignature"].as_str().unwrap().is_empty(), "{seen}");
-    for step in ["1-login-errato", "2-posta-in-arrivo", "3-busta-con-banner", "4-english"] {
+    assert!(
+        seen["originalFrom"].as_str().unwrap().contains(&mario),
+        "{seen}"
+    );
+    assert!(
+        !seen["englishSignature"].as_str().unwrap().is_empty(),
+        "{seen}"
+    );
+    for step in [
+        "1-login-errato",
+        "2-posta-in-arrivo",
+        "3-busta-con-banner",
+        "4-english",
+    ] {
         assert!(shots.join(format!("{step}.png")).exists(), "{step}.png");
     }
 }

@@ -230,9 +230,9 @@ pub struct Mailbox {
     /// Bytes currently stored outside the PRO archive (sum of the sizes of the messages of
     /// every other folder): what the quota is checked against.
     pub used: u64,
-    /// Its target, for the policies that need one, is
-    /// [`HolderSettings::ordinary_mail_target`]. Until the punto di ricezione reads it,
-    /// [`OrdinaryMail::Inoltra`] and [`OrdinaryMail::Cartella`] refuse as `Rifiuta` does.
+    /// What the punto di ricezione does with ordinary mail for the box; the target of
+    /// [`OrdinaryMail::Inoltra`] (an address) and [`OrdinaryMail::Cartella`] (a folder) is
+    /// [`HolderSettings::ordinary_mail_target`].
     pub ordinary_mail: OrdinaryMail,
     /// PHC string (argon2); hashing is the caller's job.
     pub password_hash: String,
@@ -666,7 +666,7 @@ pub struct HolderSettings {
     pub notice: NewPecNotice,
     /// An ordinary address receiving a copy of every PEC (without legal value).
     pub forward_copy: Option<String>,
-    /// A daily summary of the box goes to the recovery address.
+    /// A daily summary of the box's previous day is delivered into its INBOX.
     pub daily_report: bool,
 }
 
