@@ -19,9 +19,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use store::{
-    Batch, INBOX, MailboxKind, MailboxState, NewMessage, StoreError, StoredMessage, is_archive,
-};
+use store::{Batch, MailboxKind, MailboxState, StoreError, StoredMessage, is_archive};
 
 use crate::clock::rome;
 use crate::service_mail::ServiceMail;
@@ -148,15 +146,7 @@ impl Engine {
             let blob = self.store.put(&bytes).await?;
             let batch = Batch {
                 once: vec![format!("rapporto-giornaliero|{}|{day}", m.address)],
-                deliveries: vec![NewMessage {
-                    mailbox: m.address.clone(),
-                    folder: INBOX.into(),
-                    blob,
-                    size: bytes.len() as u64,
-                    flags: Vec::new(),
-                    kind: None,
-                    identificativo: None,
-                }],
+                deliveries: vec![crate::service_mail::into_inbox(&m.address, blob, &bytes)],
                 ..Batch::default()
             };
             match self.commit(batch).await {
@@ -186,7 +176,7 @@ mod tests {
     fn message(kind: Option<&str>, received_at: i64) -> StoredMessage {
         StoredMessage {
             mailbox: "box@pec.test".into(),
-            folder: INBOX.into(),
+            folder: store::INBOX.into(),
             uid: 1,
             blob: "b".into(),
             size: 1,

@@ -5,7 +5,7 @@
 //! warns exactly once. A full box is the punto di consegna's business: it answers with the
 //! "casella piena" mancata consegna (reception.rs).
 
-use store::{Batch, INBOX, Mailbox, NewMessage};
+use store::{Batch, Mailbox};
 
 use crate::service_mail::ServiceMail;
 use crate::{Engine, EngineError};
@@ -30,15 +30,7 @@ impl Engine {
         let bytes = self.avviso_quota(&m)?;
         let blob = self.store.put(&bytes).await?;
         let mut batch = Batch {
-            deliveries: vec![NewMessage {
-                mailbox: m.address.clone(),
-                folder: INBOX.into(),
-                blob,
-                size: bytes.len() as u64,
-                flags: Vec::new(),
-                kind: None,
-                identificativo: None,
-            }],
+            deliveries: vec![crate::service_mail::into_inbox(&m.address, blob, &bytes)],
             quota_warned: vec![m.address.clone()],
             ..Batch::default()
         };

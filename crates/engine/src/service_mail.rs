@@ -69,3 +69,16 @@ impl Engine {
         Ok(())
     }
 }
+
+/// A service message (no PEC kind, no identificativo) to store in `mailbox`'s INBOX.
+pub(crate) fn into_inbox(mailbox: &str, blob: store::BlobId, bytes: &[u8]) -> store::NewMessage {
+    store::NewMessage {
+        mailbox: mailbox.to_string(),
+        folder: store::INBOX.into(),
+        blob,
+        size: bytes.len() as u64,
+        flags: Vec::new(),
+        kind: None,
+        identificativo: None,
+    }
+}
