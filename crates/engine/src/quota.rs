@@ -1,8 +1,8 @@
 //! The quota warning (seed 000: "I titolari ricevono un avviso al superamento del 90% della
 //! quota"): when a delivery takes a box to 90 % of its quota or beyond, the holder gets one
-//! message in the box saying so. The store remembers that it was sent
-//! ([`store::Mailbox::quota_warned`]) until usage falls below 90 % again, so each crossing
-//! warns exactly once. A full box is the punto di consegna's business: it answers with the
+//! message in the box saying so (also sent to their notification addresses, if they set
+//! any). The store remembers that it was sent ([`store::Mailbox::quota_warned`]) until usage
+//! falls below 90 % again, so each crossing warns exactly once. A full box is the punto di consegna's business: it answers with the
 //! "casella piena" mancata consegna (reception.rs).
 
 use store::{Batch, Mailbox};
@@ -34,8 +34,26 @@ impl Engine {
             quota_warned: vec![m.address.clone()],
             ..Batch::default()
         };
+        // Also to the holder's notification addresses, where they registered some (the
+        // new-PEC notice addresses of their settings).
+        let notify = self
+            .store
+            .holder_settings(&m.address)
+            .await?
+            .map(|h| h.notice.to)
+            .unwrap_or_default();
+        if !notify.is_empty() {
+            let now = self.clock.now().timestamp().as_second();
+            self.queue_ordinary(&mut batch, &bytes, &notify, now)
+                .await?;
+        }
         self.file(&mut batch).await?;
+        // Not through `Engine::commit`, which calls this function.
+        let queued = !batch.enqueue.is_empty();
         self.store.commit(batch).await?;
+        if queued {
+            self.relay_wake.notify_one();
+        }
         self.mailbox_changed(&m.address);
         tracing::info!(mailbox = %m.address, used = m.used, quota = m.quota, "avviso di quota");
         Ok(())

@@ -243,8 +243,32 @@ async fn quota_warning_once_per_crossing_and_full_box_refuses() {
     store.set_quota(ANNA, size * 2 * 100 / 95).await.unwrap();
     assert!(warnings(&g[1], ANNA).await.is_empty());
 
+    // Anna registered a notification address: the warning goes there too.
+    let notify = "anna.privata@posta.ordinaria.test";
+    store
+        .set_new_pec_notice(
+            ANNA,
+            &store::NewPecNotice {
+                to: vec![notify.into()],
+                only_from: vec![],
+            },
+        )
+        .await
+        .unwrap();
     send(&g, MARIO, ANNA, None).await;
     assert_eq!(warnings(&g[1], ANNA).await.len(), 1, "warned at 90 %");
+    let mut relayed = Vec::new();
+    for job in store.queued().await.unwrap() {
+        let bytes = store.get(&job.blob).await.unwrap();
+        if String::from_utf8_lossy(&bytes).contains("oltre il 90%") {
+            relayed.push(job.rcpt_to);
+        }
+    }
+    assert_eq!(
+        relayed,
+        [vec![notify.to_string()]],
+        "the warning, once, to the notification address"
+    );
     let anna = store.mailbox(ANNA).await.unwrap().unwrap();
     assert!(anna.quota_warned);
 
