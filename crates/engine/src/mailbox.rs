@@ -69,6 +69,21 @@ impl Engine {
         }
     }
 
+    /// Creates Sent, Drafts and Trash in a box that lacks them: mail clients look for them
+    /// (IMAP special use) and the webmail lists them, so the access servers call this at
+    /// login. A failure is logged, not returned: the box works without them.
+    pub async fn ensure_standard_folders(&self, mailbox: &str) {
+        let at = self.clock.now().timestamp().as_second();
+        for folder in [store::SENT, store::DRAFTS, store::TRASH] {
+            match self.store.create_folder(mailbox, folder, at).await {
+                Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
+                Err(e) => {
+                    tracing::warn!(mailbox, folder, error = %e, "could not create a standard folder")
+                }
+            }
+        }
+    }
+
     /// Tells the box that `who` has read the messages `uids` of `folder` (IMAP `\Seen`, a
     /// POP3 RETR). In protocol-system mode, when `who` is the integration account and the
     /// folder is INBOX, the messages leave INBOX (a PRO box keeps them in its archive).

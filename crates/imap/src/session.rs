@@ -618,7 +618,7 @@ impl Session {
             Err(e) => return Err(Failure::engine(e, "checking credentials")),
         };
         info!(login = %who.login, mailbox = %who.mailbox, role = ?who.role, "logged in");
-        self.ensure_special_folders(&who.mailbox).await;
+        self.engine.ensure_standard_folders(&who.mailbox).await;
         self.user = Some(who);
         io.framer.set_max_literal(self.config.max_literal);
         Ok(Some(Code::Capability(self.capabilities())))
@@ -686,18 +686,6 @@ impl Session {
         }
         let (authcid, password) = (authcid.to_vec(), password.to_vec());
         Ok(self.login(io, &authcid, &password).await)
-    }
-
-    /// Sent, Drafts and Trash exist in every box (clients look for them by special use).
-    async fn ensure_special_folders(&self, mailbox: &str) {
-        let store = self.engine.store();
-        let at = self.engine.clock().now().timestamp().as_second();
-        for folder in [store::SENT, store::DRAFTS, store::TRASH] {
-            match store.create_folder(mailbox, folder, at).await {
-                Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
-                Err(e) => warn!(mailbox, folder, error = %e, "could not create a special folder"),
-            }
-        }
     }
 }
 

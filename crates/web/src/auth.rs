@@ -117,6 +117,10 @@ async fn login(
         Ok(principal) => {
             state.throttle.succeeded(&form.login);
             tracing::info!(login = %principal.login, mailbox = %principal.mailbox, %ip, "web login");
+            state
+                .engine
+                .ensure_standard_folders(&principal.mailbox)
+                .await;
             let (id, _) = state.sessions.open(principal);
             Ok((
                 StatusCode::SEE_OTHER,

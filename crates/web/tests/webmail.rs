@@ -576,11 +576,21 @@ async fn another_box_is_not_found() {
     // Anna of Uno has an empty box; Mario's messages and folders are not hers to see.
     let mut b = web.login(ANNA_UNO, PASSWORD).await;
     let consegna = first(e, MARIO, "avvenuta-consegna-completa").await;
+    // Her own standard folders exist from her first login, empty.
+    let inbox = web.get(&mut b, "/posta/cartella?nome=INBOX", &[]).await;
+    let inbox = inbox.text().await.unwrap();
+    for folder in ["Sent", "Drafts", "Trash"] {
+        assert!(
+            inbox.contains(&format!("data-folder=\"{folder}\"")),
+            "{folder}: {inbox}"
+        );
+    }
+    e.store().create_folder(MARIO, "Pratiche", 0).await.unwrap();
     for path in [
         view("INBOX", consegna.uid),
         format!("/posta/eml?cartella=INBOX&uid={}", consegna.uid),
         format!("/posta/allegato?cartella=INBOX&uid={}&n=0", consegna.uid),
-        "/posta/cartella?nome=Sent".to_string(),
+        "/posta/cartella?nome=Pratiche".to_string(),
         view("Sent", 1),
     ] {
         let res = web.get(&mut b, &path, &[]).await;
