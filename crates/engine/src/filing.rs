@@ -48,9 +48,10 @@ fn place(m: &NewMessage, box_: &Mailbox, at: i64) -> Vec<NewMessage> {
 impl Engine {
     /// Applies the boxes' filing choices to the deliveries of `batch` (see the module doc).
     /// Deliveries to an unknown mailbox are left as they are (the commit will refuse them).
-    pub(crate) async fn file(&self, batch: &mut Batch) -> Result<(), EngineError> {
+    /// Returns the boxes delivered to, as they were before the batch.
+    pub(crate) async fn file(&self, batch: &mut Batch) -> Result<Vec<Mailbox>, EngineError> {
         if batch.deliveries.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let at = batch
             .log
@@ -71,7 +72,7 @@ impl Engine {
             }
         }
         batch.deliveries = filed;
-        Ok(())
+        Ok(boxes.into_values().flatten().collect())
     }
 }
 

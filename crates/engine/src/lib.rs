@@ -147,18 +147,18 @@ impl Engine {
     /// Commits an operation: wakes the relay worker for the jobs it queued, and tells the
     /// listeners of [`Engine::changes`] which mailboxes received messages.
     pub(crate) async fn commit(&self, mut batch: Batch) -> Result<(), EngineError> {
-        self.file(&mut batch).await?;
+        let touched = self.file(&mut batch).await?;
         let queued = !batch.enqueue.is_empty();
-        let mut touched: Vec<String> = batch.deliveries.iter().map(|d| d.mailbox.clone()).collect();
-        touched.sort();
-        touched.dedup();
         self.store.commit(batch).await?;
         if queued {
             self.relay_wake.notify_one();
         }
-        for mailbox in touched {
-            self.mailbox_changed(&mailbox);
-            self.warn_quota(&mailbox).await?;
+        for m in touched {
+            self.mailbox_changed(&m.address);
+            // Only a box with a quota, not yet warned, can need the warning now.
+            if m.quota > 0 && !m.quota_warned {
+                self.warn_quota(&m.address).await?;
+            }
         }
         Ok(())
     }

@@ -192,15 +192,12 @@ impl Provider {
             tasks.spawn(smtp::serve(listener, Arc::new(cfg), handler, stopped()));
         }
         // Mail access: IMAP and POP3, each with STARTTLS/STLS and implicit TLS.
-        let access =
-            |implicit_tls: bool| (c.provider.hostname.clone(), Some(tls.clone()), implicit_tls);
         for (addr, implicit_tls) in [(c.listen.imap, false), (c.listen.imaps, true)] {
             let Some(addr) = addr else { continue };
-            let (hostname, tls, implicit_tls) = access(implicit_tls);
             let cfg = imap::ServerConfig {
                 implicit_tls,
                 max_literal: c.limits.max_message_size,
-                ..imap::ServerConfig::new(hostname, tls)
+                ..imap::ServerConfig::new(c.provider.hostname.clone(), Some(tls.clone()))
             };
             let listener = bind(addr).await?;
             tasks.spawn(imap::serve(
@@ -212,10 +209,9 @@ impl Provider {
         }
         for (addr, implicit_tls) in [(c.listen.pop3, false), (c.listen.pop3s, true)] {
             let Some(addr) = addr else { continue };
-            let (hostname, tls, implicit_tls) = access(implicit_tls);
             let cfg = pop3::ServerConfig {
                 implicit_tls,
-                ..pop3::ServerConfig::new(hostname, tls)
+                ..pop3::ServerConfig::new(c.provider.hostname.clone(), Some(tls.clone()))
             };
             let listener = bind(addr).await?;
             tasks.spawn(pop3::serve(
