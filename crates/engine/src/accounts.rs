@@ -2,7 +2,7 @@
 //! an active box with the right password — spec §4.1, RFC 6109 §5.2) is decided by
 //! [`crate::Engine::login`].
 
-use crate::EngineError;
+use crate::{Engine, EngineError};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
@@ -43,6 +43,21 @@ pub enum LoginError {
     BadCredentials,
     #[error("mailbox {0} is not active")]
     NotActive(String),
+}
+
+impl Engine {
+    /// The administration panel's account `login` if `password` is its password; an
+    /// unknown login costs the same time as a wrong password.
+    pub async fn admin_login(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<Option<store::Admin>, EngineError> {
+        let admin = self.store.admin(login).await?;
+        let hash = admin.as_ref().map_or(DUMMY_HASH, |a| &a.password_hash);
+        let ok = verify_password(password, hash);
+        Ok(admin.filter(|_| ok))
+    }
 }
 
 /// An argon2id hash of a random password nobody knows.

@@ -35,6 +35,12 @@ pub struct Config {
     /// The quota each box type gets at creation (the admin may override it per box).
     #[serde(default)]
     pub quotas: QuotaSection,
+    /// The web door's settings (links in e-mail, recovery).
+    #[serde(default)]
+    pub web: WebSection,
+    /// What a new password must be (the web's password change, activation and recovery).
+    #[serde(default)]
+    pub password: PasswordSection,
     /// The virus scanner (clamd); absent: nothing is scanned, and `serve` warns at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub antivirus: Option<AntivirusSection>,
@@ -263,6 +269,84 @@ impl QuotaSection {
             store::MailboxKind::Pro => self.pro,
             store::MailboxKind::Multiutenza => self.multiutenza,
         }
+    }
+}
+
+/// The web door's settings beyond its listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// The address holders reach the door at, as written in e-mailed links (password
+    /// recovery); without it, `https://<listen.web>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// How long a password-recovery link works.
+    #[serde(default = "default_recovery_minutes")]
+    pub recovery_link_minutes: u32,
+}
+
+fn default_recovery_minutes() -> u32 {
+    60
+}
+
+impl Default for WebSection {
+    fn default() -> WebSection {
+        WebSection {
+            public_url: None,
+            recovery_link_minutes: default_recovery_minutes(),
+        }
+    }
+}
+
+/// The provider's password policy (issue 6: "configurable by the provider"); the defaults
+/// are seed 004's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSection {
+    pub min_len: usize,
+    pub max_len: usize,
+    pub require_letter: bool,
+    pub require_digit: bool,
+    /// Earlier passwords that may not come back (at most 10 are remembered).
+    pub history: usize,
+}
+
+impl Default for PasswordSection {
+    fn default() -> PasswordSection {
+        let p = engine::settings::PasswordPolicy::default();
+        PasswordSection {
+            min_len: p.min_len,
+            max_len: p.max_len,
+            require_letter: p.require_letter,
+            require_digit: p.require_digit,
+            history: p.history,
+        }
+    }
+}
+
+impl PasswordSection {
+    pub fn policy(&self) -> anyhow::Result<engine::settings::PasswordPolicy> {
+        if self.min_len == 0 || self.min_len > self.max_len {
+            bail!(
+                "[password]: min_len must be at least 1 and at most max_len ({} > {})",
+                self.min_len,
+                self.max_len
+            );
+        }
+        if self.history > store::PASSWORD_HISTORY {
+            bail!(
+                "[password]: history {} is more than the {} passwords remembered",
+                self.history,
+                store::PASSWORD_HISTORY
+            );
+        }
+        Ok(engine::settings::PasswordPolicy {
+            min_len: self.min_len,
+            max_len: self.max_len,
+            require_letter: self.require_letter,
+            require_digit: self.require_digit,
+            history: self.history,
+        })
     }
 }
 

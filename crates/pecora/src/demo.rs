@@ -13,8 +13,9 @@ use smime::testca::TestCa;
 use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
 
 use crate::config::{
-    Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, ProviderSection,
-    QuotaSection, RelaySection, SigningSection, TlsSection, TrustSection,
+    Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, PasswordSection,
+    ProviderSection, QuotaSection, RelaySection, SigningSection, TlsSection, TrustSection,
+    WebSection,
 };
 use crate::provider::Provider;
 
@@ -167,6 +168,11 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
             relay: RelaySection::default(),
             log: LogSection::default(),
             quotas: QuotaSection::default(),
+            web: WebSection {
+                public_url: Some(format!("https://localhost:{web}")),
+                ..WebSection::default()
+            },
+            password: PasswordSection::default(),
             antivirus: None,
             base: pdir.clone(),
         };

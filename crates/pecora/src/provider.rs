@@ -20,6 +20,7 @@ use engine::relay::{Outcome, Transport};
 use engine::{Engine, Settings};
 use index::{Index, SharedIndex};
 use smtp::{Door, Handler, Reply, Session};
+use store::MailboxKind;
 use store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -224,7 +225,21 @@ impl Provider {
         // The web door: the webmail, over HTTPS only.
         if let Some(addr) = c.listen.web {
             let listener = bind(addr).await?;
-            let state = web::WebState::new(self.engine.clone());
+            let public_url = c
+                .web
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("https://{addr}"));
+            let mut config = web::WebConfig::new(&public_url);
+            config.policy = c.password.policy()?;
+            config.recovery_valid_for = i64::from(c.web.recovery_link_minutes) * 60;
+            config.quotas = [
+                MailboxKind::Standard,
+                MailboxKind::Pro,
+                MailboxKind::Multiutenza,
+            ]
+            .map(|kind| (kind, c.quotas.of(kind)));
+            let state = web::WebState::new(self.engine.clone(), config);
             tasks.spawn(web::serve(listener, tls.clone(), state, stopped()));
         }
         let relay = self

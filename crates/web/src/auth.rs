@@ -4,6 +4,11 @@
 //! the form and in the cookie `pecora_accesso` (double submit), compared on POST. A
 //! successful login opens a fresh session (a new id, so no id chosen before login survives
 //! it); failures are counted by [`crate::throttle`].
+//!
+//! Two doors share that flow: `/login` for boxes (the holder or a delegate; a holder whose
+//! box awaits activation gets an activation session and goes to
+//! [`crate::session::ACTIVATION_PAGE`]) and [`ADMIN_LOGIN_PAGE`] for the accounts of the
+//! administration panel, which are a name space of their own.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -21,7 +26,10 @@ use crate::error::{WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::layout::Page;
-use crate::session::{Holder, SESSION_COOKIE, constant_time_eq, cookie, random_token, set_cookie};
+use crate::session::{
+    ACTIVATION_PAGE, ADMIN_LOGIN_PAGE, SESSION_COOKIE, Who, constant_time_eq, cookie, random_token,
+    set_cookie,
+};
 
 /// The double-submit cookie of the login form.
 pub const LOGIN_CSRF_COOKIE: &str = "pecora_accesso";
@@ -34,6 +42,8 @@ pub fn router() -> Router<WebState> {
         .route("/", get(|| async { Redirect::to("/posta") }))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route(ADMIN_LOGIN_PAGE, get(admin_login_form).post(admin_login))
+        .route("/amministrazione/esci", axum::routing::post(admin_logout))
         .route("/lingua/{code}", get(switch_language))
 }
 
@@ -41,21 +51,32 @@ pub fn router() -> Router<WebState> {
 #[template(path = "login.html")]
 struct LoginPage {
     page: Page,
+    /// Where the form posts: `/login` or the panel's login.
+    action: &'static str,
+    title: &'static str,
     login_csrf: String,
     login: String,
     error: Option<&'static str>,
 }
 
-/// The login page with a fresh double-submit token.
+/// The login page posting to `action` with a fresh double-submit token.
 fn login_page(
+    action: &'static str,
     lang: Lang,
     status: StatusCode,
     login: String,
     error: Option<&'static str>,
 ) -> Response {
     let token = random_token();
+    let t = lang.catalog();
     let page = LoginPage {
-        page: Page::new(lang, "/login", None),
+        page: Page::new(lang, action, None),
+        action,
+        title: if action == ADMIN_LOGIN_PAGE {
+            t.admin_login_title
+        } else {
+            t.login_title
+        },
         login_csrf: token.clone(),
         login,
         error,
@@ -75,7 +96,11 @@ fn login_page(
 }
 
 async fn login_form(lang: Lang) -> Response {
-    login_page(lang, StatusCode::OK, String::new(), None)
+    login_page("/login", lang, StatusCode::OK, String::new(), None)
+}
+
+async fn admin_login_form(lang: Lang) -> Response {
+    login_page(ADMIN_LOGIN_PAGE, lang, StatusCode::OK, String::new(), None)
 }
 
 #[derive(Deserialize)]
@@ -87,45 +112,62 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(
-    State(state): State<WebState>,
+/// What a login form's credentials turned out to be.
+enum Outcome {
+    /// A session for this visitor, to open; then go to the page named.
+    Open(Who, &'static str),
+    /// Wrong name or password (counted by the throttle).
+    Wrong,
+    /// Right credentials, but the box may not be used (suspended, blocked...).
+    Inactive,
+}
+
+/// The checks every login form shares: the double-submit token, then the lockout; `None`
+/// when the visitor may try, or the page refusing them.
+fn before_login(
+    state: &WebState,
+    action: &'static str,
     lang: Lang,
-    client: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Result<Response, WebError> {
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    ip: IpAddr,
+    headers: &HeaderMap,
+    form: &LoginForm,
+) -> Result<Option<Response>, WebError> {
+    let expected = cookie(headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
         return Err(WebError::Csrf);
     }
-    let ip = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip());
-    let t = lang.catalog();
     if state.throttle.locked(&form.login, ip) {
         tracing::warn!(login = %form.login, %ip, "login refused: locked out");
-        return Ok(login_page(
+        return Ok(Some(login_page(
+            action,
             lang,
             StatusCode::TOO_MANY_REQUESTS,
-            form.login,
-            Some(t.login_locked),
-        ));
+            form.login.clone(),
+            Some(lang.catalog().login_locked),
+        )));
     }
-    match state
-        .engine
-        .login(form.login.trim(), &form.password)
-        .await?
-    {
-        Ok(principal) => {
+    Ok(None)
+}
+
+/// Answers a login form once its credentials were checked.
+fn after_login(
+    state: &WebState,
+    action: &'static str,
+    lang: Lang,
+    ip: IpAddr,
+    form: LoginForm,
+    outcome: Outcome,
+) -> Response {
+    let t = lang.catalog();
+    match outcome {
+        Outcome::Open(who, next) => {
             state.throttle.succeeded(&form.login);
-            tracing::info!(login = %principal.login, mailbox = %principal.mailbox, %ip, "web login");
-            state
-                .engine
-                .ensure_standard_folders(&principal.mailbox)
-                .await;
-            let (id, _) = state.sessions.open(principal);
-            Ok((
+            tracing::info!(login = %form.login, %ip, door = action, "web login");
+            let (id, _) = state.sessions.open(who);
+            (
                 StatusCode::SEE_OTHER,
                 AppendHeaders([
-                    (header::LOCATION, "/posta".to_string()),
+                    (header::LOCATION, next.to_string()),
                     (header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, None)),
                     (
                         header::SET_COOKIE,
@@ -133,25 +175,96 @@ async fn login(
                     ),
                 ]),
             )
-                .into_response())
+                .into_response()
         }
-        Err(LoginError::BadCredentials) => {
+        Outcome::Wrong => {
             state.throttle.failed(&form.login, ip);
-            tracing::info!(login = %form.login, %ip, "web login failed");
-            Ok(login_page(
+            tracing::info!(login = %form.login, %ip, door = action, "web login failed");
+            login_page(
+                action,
                 lang,
                 StatusCode::UNAUTHORIZED,
                 form.login,
                 Some(t.login_failed),
-            ))
+            )
         }
-        Err(LoginError::NotActive(_)) => Ok(login_page(
+        Outcome::Inactive => login_page(
+            action,
             lang,
             StatusCode::FORBIDDEN,
             form.login,
             Some(t.login_inactive),
-        )),
+        ),
     }
+}
+
+fn client_ip(client: Option<Extension<ClientAddr>>) -> IpAddr {
+    client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip())
+}
+
+async fn login(
+    State(state): State<WebState>,
+    lang: Lang,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let ip = client_ip(client);
+    if let Some(refused) = before_login(&state, "/login", lang, ip, &headers, &form)? {
+        return Ok(refused);
+    }
+    let name = form.login.trim();
+    let outcome = match state.engine.login(name, &form.password).await? {
+        Ok(principal) => {
+            state
+                .engine
+                .ensure_standard_folders(&principal.mailbox)
+                .await;
+            Outcome::Open(Who::Casella(principal), "/posta")
+        }
+        Err(LoginError::BadCredentials) => Outcome::Wrong,
+        // A box created in bulk waits for its holder to activate it (seed 003).
+        Err(LoginError::NotActive(_)) => {
+            match state
+                .engine
+                .login_for_activation(name, &form.password)
+                .await?
+            {
+                Ok(pending) => Outcome::Open(Who::Attivazione(pending), ACTIVATION_PAGE),
+                Err(_) => Outcome::Inactive,
+            }
+        }
+    };
+    Ok(after_login(&state, "/login", lang, ip, form, outcome))
+}
+
+async fn admin_login(
+    State(state): State<WebState>,
+    lang: Lang,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let ip = client_ip(client);
+    if let Some(refused) = before_login(&state, ADMIN_LOGIN_PAGE, lang, ip, &headers, &form)? {
+        return Ok(refused);
+    }
+    let outcome = match state
+        .engine
+        .admin_login(form.login.trim(), &form.password)
+        .await?
+    {
+        Some(admin) => Outcome::Open(Who::Amministratore(admin), "/amministrazione"),
+        None => Outcome::Wrong,
+    };
+    Ok(after_login(
+        &state,
+        ADMIN_LOGIN_PAGE,
+        lang,
+        ip,
+        form,
+        outcome,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -162,15 +275,35 @@ struct CsrfForm {
 
 async fn logout(
     State(state): State<WebState>,
-    holder: Holder,
+    headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    holder.check_csrf(&form.csrf)?;
-    state.sessions.close(&holder.session_id);
+    end_session(&state, &headers, &form, "/login")
+}
+
+async fn admin_logout(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    end_session(&state, &headers, &form, ADMIN_LOGIN_PAGE)
+}
+
+/// Closes the request's session, whatever its kind, if the form carries its CSRF token;
+/// then goes to `next`.
+fn end_session(
+    state: &WebState,
+    headers: &HeaderMap,
+    form: &CsrfForm,
+    next: &str,
+) -> Result<Response, WebError> {
+    if let Some(id) = cookie(headers, SESSION_COOKIE) {
+        state.sessions.close_checked(&id, &form.csrf)?;
+    }
     Ok((
         StatusCode::SEE_OTHER,
         [
-            (header::LOCATION, "/login".to_string()),
+            (header::LOCATION, next.to_string()),
             (header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", Some(0))),
         ],
     )

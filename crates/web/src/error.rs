@@ -14,6 +14,10 @@ pub enum WebError {
     /// No such page, folder or message in the logged-in box.
     #[error("not found")]
     NotFound,
+    /// Something the logged-in account may not do (a read-only delegate sending, a
+    /// postmaster acting outside its domain where the thing's existence is no secret).
+    #[error("forbidden")]
+    Forbidden,
     /// A form without this session's CSRF token.
     #[error("CSRF token missing or wrong")]
     Csrf,
@@ -29,7 +33,7 @@ impl WebError {
     fn status(&self) -> StatusCode {
         match self {
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Forbidden | WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -38,6 +42,7 @@ impl WebError {
     fn message(&self, t: &'static Catalog) -> &'static str {
         match self {
             WebError::NotFound => t.not_found,
+            WebError::Forbidden => t.forbidden,
             WebError::Csrf => t.csrf_refused,
             WebError::BadRequest(_) => t.bad_request,
             WebError::Internal(_) => t.internal_error,

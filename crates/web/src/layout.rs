@@ -1,24 +1,87 @@
 //! What the shared page layout (`templates/layout.html`) needs from every page: the
 //! catalog of the language in use, the link that switches language and comes back here,
-//! and, once logged in, the box and the CSRF token of the logout form.
+//! the navigation of the kind of account logged in, and the account and the CSRF token of
+//! the logout form.
 
 use crate::i18n::{Catalog, Lang};
-use crate::session::Holder;
+use crate::session::{AdminUser, Holder};
+
+/// One link of the header's navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// The `data-testid` of the link.
+    pub testid: &'static str,
+}
 
 pub struct Page {
     pub t: &'static Catalog,
     pub lang: Lang,
     /// `/lingua/<other>?next=<here>`.
     pub switch_link: String,
-    /// The logged-in box's address.
+    /// Who is logged in (a box's address, or an administrator's login).
     pub mailbox: Option<String>,
     /// The session's CSRF token, for every form of the page.
     pub csrf: String,
+    /// Where the logout form posts.
+    pub logout: &'static str,
+    pub nav: Vec<NavLink>,
 }
 
 impl Page {
-    /// The layout of the page at `here` (path and query).
+    /// The layout of the page at `here` (path and query), for a holder or delegate when
+    /// `holder` is given.
     pub fn new(lang: Lang, here: &str, holder: Option<&Holder>) -> Page {
+        let t = lang.catalog();
+        let mut page = Page::bare(lang, here);
+        if let Some(h) = holder {
+            page.mailbox = Some(h.principal.mailbox.clone());
+            page.csrf = h.csrf.clone();
+            page.nav = vec![
+                NavLink {
+                    href: "/posta",
+                    label: t.nav_mail,
+                    testid: "nav-mail",
+                },
+                NavLink {
+                    href: "/posta/scrivi",
+                    label: t.nav_compose,
+                    testid: "nav-compose",
+                },
+                NavLink {
+                    href: "/impostazioni",
+                    label: t.nav_settings,
+                    testid: "nav-settings",
+                },
+            ];
+        }
+        page
+    }
+
+    /// The layout of a page of the administration panel.
+    pub fn admin(lang: Lang, here: &str, admin: &AdminUser) -> Page {
+        let mut page = Page::bare(lang, here);
+        page.mailbox = Some(admin.admin.login.clone());
+        page.csrf = admin.csrf.clone();
+        page.logout = "/amministrazione/esci";
+        page.nav = vec![NavLink {
+            href: "/amministrazione",
+            label: lang.catalog().nav_admin,
+            testid: "nav-admin",
+        }];
+        page
+    }
+
+    /// The layout of a page of a session that is neither (activation), with its CSRF
+    /// token and a logout.
+    pub fn with_session(lang: Lang, here: &str, who: &str, csrf: &str) -> Page {
+        let mut page = Page::bare(lang, here);
+        page.mailbox = Some(who.to_string());
+        page.csrf = csrf.to_string();
+        page
+    }
+
+    fn bare(lang: Lang, here: &str) -> Page {
         let other = match lang {
             Lang::It => Lang::En,
             Lang::En => Lang::It,
@@ -27,8 +90,10 @@ impl Page {
             t: lang.catalog(),
             lang,
             switch_link: format!("/lingua/{}?next={}", other.code(), query_escape(here)),
-            mailbox: holder.map(|h| h.principal.mailbox.clone()),
-            csrf: holder.map(|h| h.csrf.clone()).unwrap_or_default(),
+            mailbox: None,
+            csrf: String::new(),
+            logout: "/logout",
+            nav: Vec::new(),
         }
     }
 }

@@ -1,19 +1,24 @@
 //! The gestore's HTTPS door (issue 6): a webmail that understands PEC, served by `pecora
 //! serve` and `pecora demo` next to SMTP, IMAP and POP3, on the same TLS certificate.
 //!
-//! The door is one axum [`Router`] made of one router per area (login and language in
-//! [`auth`], reading mail in [`webmail`]; settings, the postmaster panel and the REST API
-//! are to be added beside them), a shared page layout (`templates/layout.html`), the two
-//! UI catalogs of [`i18n`], and the extractors of [`session`] that give each handler the
-//! logged-in [`engine::mailbox::Principal`] and check the CSRF token of every form. Every
+//! The door is one axum [`Router`] made of one router per area: login and language in
+//! [`auth`], mail in [`webmail`], the holder's own settings and the activation of a new box
+//! in [`impostazioni`], the postmaster's and the provider's panel in [`amministrazione`],
+//! and the REST API for protocol systems in [`api`]. The pages share a layout
+//! (`templates/layout.html`) and the two UI catalogs of [`i18n`] (each area keeps the
+//! strings of its own pages beside them); the extractors of [`session`] give each handler
+//! the logged-in visitor and check the CSRF token of every form. Every
 //! response carries the security headers of [`security`]; CSS and JS come from the binary
 //! ([`assets`]), never inline.
 
+pub mod amministrazione;
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod https;
 pub mod i18n;
+pub mod impostazioni;
 pub mod layout;
 pub mod security;
 pub mod session;
@@ -24,23 +29,67 @@ use std::sync::Arc;
 
 use axum::Router;
 use engine::Engine;
+use engine::settings::PasswordPolicy;
+use store::MailboxKind;
 
 pub use https::serve;
 
+/// What the provider's configuration tells the door.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// What a new password must be.
+    pub policy: PasswordPolicy,
+    /// The door's address as holders reach it (`https://host[:port]`, no trailing slash),
+    /// for links sent by e-mail.
+    pub public_url: String,
+    /// How long a password-recovery link works, in seconds.
+    pub recovery_valid_for: i64,
+    /// The quota a new box of each type gets (0: unlimited).
+    pub quotas: [(MailboxKind, u64); 3],
+}
+
+impl WebConfig {
+    /// The defaults of a provider reached at `public_url`: seed 004's password policy, an
+    /// hour for recovery links, 1 GiB boxes (2 GiB PRO and multiutenza).
+    pub fn new(public_url: &str) -> WebConfig {
+        const GIB: u64 = 1 << 30;
+        WebConfig {
+            policy: PasswordPolicy::default(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            recovery_valid_for: 3600,
+            quotas: [
+                (MailboxKind::Standard, GIB),
+                (MailboxKind::Pro, 2 * GIB),
+                (MailboxKind::Multiutenza, 2 * GIB),
+            ],
+        }
+    }
+
+    /// The quota a new box of `kind` gets.
+    pub fn quota_of(&self, kind: MailboxKind) -> u64 {
+        self.quotas
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, q)| *q)
+    }
+}
+
 /// What every handler shares: the engine (login, the store, the trust anchors), the
-/// sessions and the login throttle.
+/// provider's settings for the door, the sessions and the login throttle.
 #[derive(Clone)]
 pub struct WebState {
     pub engine: Arc<Engine>,
+    pub config: Arc<WebConfig>,
     pub sessions: Arc<session::Sessions>,
     pub throttle: Arc<throttle::Throttle>,
 }
 
 impl WebState {
     /// A fresh state: no sessions, no failed logins.
-    pub fn new(engine: Arc<Engine>) -> WebState {
+    pub fn new(engine: Arc<Engine>, config: WebConfig) -> WebState {
         WebState {
             engine,
+            config: Arc::new(config),
             sessions: Arc::new(session::Sessions::default()),
             throttle: Arc::new(throttle::Throttle::default()),
         }
@@ -52,6 +101,9 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .merge(auth::router())
         .merge(webmail::router())
+        .merge(impostazioni::router())
+        .merge(amministrazione::router())
+        .merge(api::router())
         .merge(assets::router())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(security::headers))

@@ -7,8 +7,11 @@
 //! serve`; a shared backend can replace [`Sessions`] behind the same methods. A session
 //! unused for [`IDLE_TIMEOUT`] is gone.
 //!
-//! Handlers that need someone logged in take a [`Holder`]; a request without a live session
-//! is sent to the login page. Every POST handler checks the form's `csrf` field with
+//! A session belongs to one of three kinds of visitor ([`Who`]): someone with access to a
+//! box (the holder or a delegate), a holder at first login whose box awaits activation, or
+//! an administrator of the panel. Handlers take the extractor of the kind they serve —
+//! [`Holder`], [`Activating`], [`AdminUser`] — and a request without a live session of
+//! that kind is sent to the matching login page. Every POST handler checks the form's `csrf` field with
 //! [`Holder::check_csrf`] (the login form, before any session exists, with the
 //! double-submit cookie of [`crate::auth`]).
 
@@ -21,6 +24,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use engine::mailbox::Principal;
+use engine::settings::PendingActivation;
+use store::Admin;
 
 use crate::WebState;
 use crate::error::WebError;
@@ -31,10 +36,21 @@ pub const SESSION_COOKIE: &str = "pecora_sessione";
 /// A session unused this long is closed (the default of [`Sessions`]).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Who a session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// The holder of a box, or one of its delegates.
+    Casella(Principal),
+    /// A holder at first login: all they can do is activate the box (seed 003).
+    Attivazione(PendingActivation),
+    /// An account of the administration panel.
+    Amministratore(Admin),
+}
+
 /// One logged-in browser.
 #[derive(Debug, Clone)]
 struct Session {
-    principal: Principal,
+    who: Who,
     csrf: String,
     last_seen: Instant,
 }
@@ -60,12 +76,12 @@ impl Sessions {
         }
     }
 
-    /// Opens a session for `principal`; returns its id and its CSRF token.
-    pub fn open(&self, principal: Principal) -> (String, String) {
+    /// Opens a session for `who`; returns its id and its CSRF token.
+    pub fn open(&self, who: Who) -> (String, String) {
         let id = random_token();
         let csrf = random_token();
         let session = Session {
-            principal,
+            who,
             csrf: csrf.clone(),
             last_seen: Instant::now(),
         };
@@ -76,8 +92,8 @@ impl Sessions {
         (id, csrf)
     }
 
-    /// The principal and CSRF token of a live session, marking it used now.
-    fn touch(&self, id: &str) -> Option<(Principal, String)> {
+    /// Who a live session belongs to and its CSRF token, marking it used now.
+    fn touch(&self, id: &str) -> Option<(Who, String)> {
         let mut map = self.lock();
         let now = Instant::now();
         let live = map
@@ -89,12 +105,41 @@ impl Sessions {
         }
         let s = map.get_mut(id)?;
         s.last_seen = now;
-        Some((s.principal.clone(), s.csrf.clone()))
+        Some((s.who.clone(), s.csrf.clone()))
+    }
+
+    /// Ends every session that reaches box `mailbox` (its holder's, its delegates' and an
+    /// activation's): after a password reset, a suspension or a deletion.
+    pub fn close_mailbox(&self, mailbox: &str) {
+        self.lock().retain(|_, s| match &s.who {
+            Who::Casella(p) => !p.mailbox.eq_ignore_ascii_case(mailbox),
+            Who::Attivazione(p) => !p.mailbox.eq_ignore_ascii_case(mailbox),
+            Who::Amministratore(_) => true,
+        });
+    }
+
+    /// Ends every session of the delegate `login` (removed, or its password reset).
+    pub fn close_login(&self, login: &str) {
+        self.lock().retain(|_, s| match &s.who {
+            Who::Casella(p) => !p.login.eq_ignore_ascii_case(login),
+            _ => true,
+        });
     }
 
     /// Ends a session (logout).
     pub fn close(&self, id: &str) {
         self.lock().remove(id);
+    }
+
+    /// Ends session `id` if `csrf` is its token (a logout form); an unknown session is
+    /// already ended.
+    pub fn close_checked(&self, id: &str, csrf: &str) -> Result<(), WebError> {
+        let mut map = self.lock();
+        if let Some(s) = map.get(id) {
+            check_csrf(&s.csrf, csrf)?;
+            map.remove(id);
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -115,21 +160,33 @@ pub struct Holder {
 impl Holder {
     /// Refuses (403) a form whose `csrf` field is not this session's token.
     pub fn check_csrf(&self, token: &str) -> Result<(), WebError> {
-        if constant_time_eq(token.as_bytes(), self.csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(WebError::Csrf)
-        }
+        check_csrf(&self.csrf, token)
     }
 }
 
-/// Where a request without a live session goes.
-pub struct LoginRequired;
+fn check_csrf(expected: &str, token: &str) -> Result<(), WebError> {
+    if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(WebError::Csrf)
+    }
+}
+
+/// Where a request without a live session of the kind a handler wants goes: the page
+/// where that kind logs in.
+pub struct LoginRequired(&'static str);
 
 impl IntoResponse for LoginRequired {
     fn into_response(self) -> Response {
-        Redirect::to("/login").into_response()
+        Redirect::to(self.0).into_response()
     }
+}
+
+/// The live session of a request, if any: its id, who it is, its CSRF token.
+fn live_session(parts: &Parts, state: &WebState) -> Option<(String, Who, String)> {
+    let id = cookie(&parts.headers, SESSION_COOKIE)?;
+    let (who, csrf) = state.sessions.touch(&id)?;
+    Some((id, who, csrf))
 }
 
 impl FromRequestParts<WebState> for Holder {
@@ -139,13 +196,89 @@ impl FromRequestParts<WebState> for Holder {
         parts: &mut Parts,
         state: &WebState,
     ) -> Result<Holder, LoginRequired> {
-        let id = cookie(&parts.headers, SESSION_COOKIE).ok_or(LoginRequired)?;
-        let (principal, csrf) = state.sessions.touch(&id).ok_or(LoginRequired)?;
-        Ok(Holder {
-            principal,
-            csrf,
-            session_id: id,
-        })
+        match live_session(parts, state) {
+            Some((session_id, Who::Casella(principal), csrf)) => Ok(Holder {
+                principal,
+                csrf,
+                session_id,
+            }),
+            // A holder who has yet to activate the box can only go on activating it.
+            Some((_, Who::Attivazione(_), _)) => Err(LoginRequired(ACTIVATION_PAGE)),
+            _ => Err(LoginRequired("/login")),
+        }
+    }
+}
+
+/// Where a holder whose box awaits activation is sent after logging in.
+pub const ACTIVATION_PAGE: &str = "/attivazione";
+
+/// Where the administration panel's accounts log in.
+pub const ADMIN_LOGIN_PAGE: &str = "/amministrazione/accesso";
+
+/// A holder at first login, whose box awaits activation (seed 003).
+#[derive(Debug, Clone)]
+pub struct Activating {
+    pub pending: PendingActivation,
+    pub csrf: String,
+    pub session_id: String,
+}
+
+impl Activating {
+    /// Refuses (403) a form whose `csrf` field is not this session's token.
+    pub fn check_csrf(&self, token: &str) -> Result<(), WebError> {
+        check_csrf(&self.csrf, token)
+    }
+}
+
+impl FromRequestParts<WebState> for Activating {
+    type Rejection = LoginRequired;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Activating, LoginRequired> {
+        match live_session(parts, state) {
+            Some((session_id, Who::Attivazione(pending), csrf)) => Ok(Activating {
+                pending,
+                csrf,
+                session_id,
+            }),
+            _ => Err(LoginRequired("/login")),
+        }
+    }
+}
+
+/// An administrator of the panel: a provider admin or a domain's postmaster
+/// ([`store::AdminScope`]).
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    pub admin: Admin,
+    pub csrf: String,
+    pub session_id: String,
+}
+
+impl AdminUser {
+    /// Refuses (403) a form whose `csrf` field is not this session's token.
+    pub fn check_csrf(&self, token: &str) -> Result<(), WebError> {
+        check_csrf(&self.csrf, token)
+    }
+}
+
+impl FromRequestParts<WebState> for AdminUser {
+    type Rejection = LoginRequired;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<AdminUser, LoginRequired> {
+        match live_session(parts, state) {
+            Some((session_id, Who::Amministratore(admin), csrf)) => Ok(AdminUser {
+                admin,
+                csrf,
+                session_id,
+            }),
+            _ => Err(LoginRequired(ADMIN_LOGIN_PAGE)),
+        }
     }
 }
 
@@ -189,12 +322,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn principal() -> Principal {
-        Principal {
+    fn principal() -> Who {
+        Who::Casella(Principal {
             mailbox: "mario@pec.test".into(),
             login: "mario@pec.test".into(),
             role: None,
-        }
+        })
     }
 
     #[test]
@@ -207,6 +340,22 @@ mod tests {
         sessions.close(&id);
         assert_eq!(sessions.touch(&id), None);
         assert_eq!(sessions.touch("nope"), None);
+    }
+
+    #[test]
+    fn a_box_s_sessions_end_together() {
+        let sessions = Sessions::default();
+        let (holder, _) = sessions.open(principal());
+        let (other, _) = sessions.open(Who::Casella(Principal {
+            mailbox: "anna@pec.test".into(),
+            login: "anna@pec.test".into(),
+            role: None,
+        }));
+        sessions.close_mailbox("MARIO@pec.test");
+        assert_eq!(sessions.touch(&holder), None);
+        assert!(sessions.touch(&other).is_some());
+        sessions.close_login("anna@pec.test");
+        assert_eq!(sessions.touch(&other), None);
     }
 
     #[test]

@@ -227,7 +227,10 @@ async fn forms_without_the_session_token_are_refused() {
 #[tokio::test]
 async fn an_idle_session_expires() {
     let g = posta().await;
-    let mut state = web::WebState::new(g[1].engine.clone());
+    let mut state = web::WebState::new(
+        g[1].engine.clone(),
+        web::WebConfig::new("https://localhost"),
+    );
     state.sessions = Arc::new(web::session::Sessions::new(
         std::time::Duration::from_millis(300),
     ));

@@ -76,7 +76,11 @@ pub fn enc(s: &str) -> String {
 impl Web {
     /// Serves `engine`'s web door on a free loopback port.
     pub async fn start(engine: Arc<Engine>) -> Web {
-        Web::start_with(web::WebState::new(engine)).await
+        Web::start_with(web::WebState::new(
+            engine,
+            web::WebConfig::new("https://localhost"),
+        ))
+        .await
     }
 
     pub async fn start_with(state: web::WebState) -> Web {

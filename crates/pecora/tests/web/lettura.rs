@@ -1,35 +1,11 @@
-//! The web door of `pecora demo`, end to end: two providers on loopback, a PEC sent with a
-//! real SMTP client (Python's smtplib), then read over HTTPS on the `web_port` that
-//! demo.json names: with curl against the demo CA (login, the folder with its badge, the busta
-//! under a verifying certification banner), and in Debian's Chromium driven by playwright-core
-//! (`tests/js/webmail.mjs`), which keeps a screenshot of each step in
-//! `target/tmp/web-screenshots/`.
+//! Reading: a PEC sent with a real SMTP client (Python's smtplib), then read over HTTPS —
+//! with curl (login, the folder with its badge, the busta under a verifying certification
+//! banner), and in Chromium (`tests/js/webmail.mjs`).
 
-#[path = "support/net.rs"]
-mod net;
-
-use net::*;
-
-use std::path::Path;
 use std::process::Command;
 
-/// curl against the demo's web door, keeping cookies in `jar`; the body.
-fn curl(net: &Net, jar: &Path, port: &str, path: &str, form: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--cacert", &net.ca(), "-c", jar.to_str().unwrap()])
-        .args(["-b", jar.to_str().unwrap()])
-        .arg(format!("https://localhost:{port}{path}"));
-    for (k, v) in form {
-        cmd.args(["--data-urlencode", &format!("{k}={v}")]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "curl {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::net::*;
+use crate::{browser, curl, curl_login, screenshots, web_url};
 
 #[test]
 fn the_webmail_of_the_demo_shows_a_certified_message() {
@@ -42,29 +18,15 @@ fn the_webmail_of_the_demo_shows_a_certified_message() {
     let id = identificativo(&reply);
     net.wait_for(1, &ufficio, "posta-certificata", 1);
 
-    let port = net.port(1, "web_port");
     let jar = net.dir.path().join("cookies.txt");
-    let login = curl(&net, &jar, &port, "/login", &[]);
-    let at = login.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let token = &login[at..at + 64];
-    curl(
-        &net,
-        &jar,
-        &port,
-        "/login",
-        &[
-            ("login", &ufficio),
-            ("password", &password),
-            ("csrf", token),
-        ],
-    );
-    let inbox = curl(&net, &jar, &port, "/posta/cartella?nome=INBOX", &[]);
+    curl_login(&net, &jar, 1, &ufficio, &password);
+    let inbox = curl(&net, &jar, 1, "/posta/cartella?nome=INBOX", &[]);
     assert!(inbox.contains("data-kind=\"posta-certificata\""), "{inbox}");
     let at = inbox
         .find("/posta/messaggio?cartella=INBOX&#38;uid=")
         .unwrap();
     let link = &inbox[at..at + inbox[at..].find('"').unwrap()].replace("&#38;", "&");
-    let busta = curl(&net, &jar, &port, link, &[]);
+    let busta = curl(&net, &jar, 1, link, &[]);
     assert!(busta.contains("data-valid=\"true\""), "{busta}");
     assert!(busta.contains("Pecora Uno S.p.A."), "{busta}");
     assert!(busta.contains(&id), "{busta}");
@@ -75,7 +37,7 @@ fn the_webmail_of_the_demo_shows_a_certified_message() {
             "-sS",
             "--max-time",
             "5",
-            &format!("http://localhost:{port}/login"),
+            &format!("http://localhost:{}/login", net.port(1, "web_port")),
         ])
         .output()
         .unwrap();
@@ -93,31 +55,17 @@ fn a_browser_reads_the_busta_under_its_banner() {
     let id = identificativo(&reply);
     net.wait_for(1, &ufficio, "posta-certificata", 1);
 
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    assert!(
-        js.join("node_modules/playwright-core").exists(),
-        "playwright-core is installed by scripts/test (npm ci --prefix crates/pecora/tests/js)"
-    );
-    let out = Command::new("node")
-        .arg(js.join("webmail.mjs"))
-        .args([
-            &format!("https://localhost:{}", net.port(1, "web_port")),
+    let shots = screenshots("lettura");
+    let seen = browser(
+        "webmail.mjs",
+        &[
+            &web_url(&net, 1),
             &ufficio,
             &password,
             "Verbale nel browser",
             shots.to_str().unwrap(),
-        ])
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "webmail.mjs: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(seen["wrongPassword"].as_str().unwrap().len() > 10, "{seen}");
     assert!(
         seen["mailbox"].as_str().unwrap().contains(&ufficio),
