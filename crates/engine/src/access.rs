@@ -8,7 +8,7 @@ use pec::build;
 use pec::checks::{self, Accettabile, Envelope, Rifiuto};
 use pec::identificativo::rewrite_original;
 use pec::{Destinatario, TipoDestinatario, Transazione};
-use store::{Batch, NewMessage, NewTracker, SENT, VirusPoint};
+use store::{ApiSend, Batch, NewMessage, NewTracker, SENT, VirusPoint};
 
 use crate::antivirus::Verdict;
 use crate::legal::event;
@@ -42,6 +42,18 @@ impl Engine {
         raw: &[u8],
         actor: Option<&str>,
     ) -> Result<Submitted, EngineError> {
+        self.submit_keyed(env, raw, actor, None).await
+    }
+
+    /// [`Engine::submit_as`], recording the REST API's idempotency key (if any) in the same
+    /// commit: a key the box already used fails it with `StoreError::Duplicate`.
+    pub(crate) async fn submit_keyed(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        actor: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Submitted, EngineError> {
         let now = self.clock.now();
         let identificativo = self.ids.next(&now);
         let (mut batch, submitted) = match checks::verifica(raw, env, &self.settings.limiti) {
@@ -60,6 +72,15 @@ impl Engine {
         };
         for e in &mut batch.log {
             e.actor = actor.map(str::to_ascii_lowercase);
+        }
+        if let Some(key) = idempotency_key {
+            let (Submitted::Accettato { identificativo }
+            | Submitted::NonAccettato { identificativo, .. }) = &submitted;
+            batch.api_sends.push(ApiSend {
+                mailbox: env.mail_from.to_ascii_lowercase(),
+                key: key.to_string(),
+                identificativo: identificativo.clone(),
+            });
         }
         self.commit(batch).await?;
         match &submitted {

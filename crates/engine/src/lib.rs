@@ -9,8 +9,11 @@
 
 pub mod access;
 pub mod accounts;
+pub mod amministrazione;
 pub mod antivirus;
 pub mod clock;
+pub mod compose;
+pub mod cronologia;
 pub mod daily_report;
 pub mod filing;
 pub mod legal;

@@ -60,13 +60,16 @@ enum Route {
 /// The kind in the idempotency key of a busta taken in charge for one recipient.
 const RICEZIONE: &str = "ricezione";
 
-/// How far an incoming message checks out (spec §4.2 steps 1-3).
-struct Origin {
+/// How far a message's gestore signature checks out (spec §4.2 steps 1-3): on arrival at
+/// the punto di ricezione, and again whenever the webmail shows a stored PEC under its
+/// banner.
+#[derive(Debug, Clone)]
+pub struct Origin {
     /// Signed, signature valid, signer in the index with that very certificate, chain not
     /// rejected by our trust store.
-    listed: Option<index::Provider>,
-    /// Why not, for the anomalia text.
-    problem: String,
+    pub listed: Option<index::Provider>,
+    /// Why not, in Italian (the anomalia text, the banner's reason).
+    pub problem: String,
 }
 
 impl Engine {
@@ -107,7 +110,9 @@ impl Engine {
         }
     }
 
-    fn origin(&self, raw: &[u8]) -> Origin {
+    /// Checks the top-level signature of `raw` against the trust store and the provider
+    /// index as they are now.
+    pub fn origin(&self, raw: &[u8]) -> Origin {
         let verdict = smime::verify(raw, &self.trust);
         let index = self.index.current();
         let problem = if !verdict.signed {

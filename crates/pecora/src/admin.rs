@@ -78,6 +78,14 @@ pub enum AdminCommand {
         #[arg(long, conflicts_with = "login")]
         off: bool,
     },
+    /// Make a box created in bulk wait for its holder (seed 003): it must be `sospesa`; at the
+    /// first web login the holder confirms their data and replaces the initial password,
+    /// which activates it; not activated within DAYS, it is blocked.
+    MailboxRequireActivation {
+        address: String,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
     /// Give a box a delegate with its own credentials: lettura (read), invio (read and
     /// send) or gestione (also manage folders). Prints the password when generated.
     DelegateAdd {
@@ -107,7 +115,41 @@ pub enum AdminCommand {
         #[arg(long, default_value = engine::INBOX)]
         folder: String,
     },
+    /// Create an account of the web administration panel: a provider admin (`--provider`)
+    /// or a domain's postmaster (`--domain D`). Prints the password when generated.
+    AdminAdd {
+        login: String,
+        #[arg(long, conflicts_with = "domain", required_unless_present = "domain")]
+        provider: bool,
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List the panel's accounts and their scope.
+    AdminList,
+    /// Remove an account of the panel.
+    AdminRemove { login: String },
+    /// Set a panel account's password (generated and printed when omitted).
+    AdminPassword {
+        login: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Create a REST API key for a mailbox; prints the key (shown only now).
+    ApiKeyAdd {
+        mailbox: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// List a mailbox's API keys (never the keys themselves).
+    ApiKeyList { mailbox: String },
+    /// Revoke API key ID of a mailbox.
+    ApiKeyRevoke { mailbox: String, id: i64 },
 }
+
+/// The legal log's actor of what `pecora admin` does: the operator at the console.
+const OPERATOR: &str = "pecora-admin";
 
 pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
     let config = Config::load(config)?;
@@ -251,6 +293,22 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
                 None => println!("{address}: protocol-system mode off"),
             }
         }
+        AdminCommand::MailboxRequireActivation { address, days } => {
+            let state = store
+                .mailbox(&address)
+                .await?
+                .with_context(|| format!("no mailbox {address}"))?
+                .state;
+            if state != MailboxState::Sospesa || days < 1 {
+                bail!(
+                    "only a sospesa box can await activation, for 1 day or more ({address} is {state})"
+                );
+            }
+            store
+                .require_activation(&address, now + days * 24 * 3600)
+                .await?;
+            println!("{address}: awaiting activation for {days} days");
+        }
         AdminCommand::DelegateAdd {
             login,
             mailbox,
@@ -274,6 +332,27 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+        }
+        AdminCommand::ApiKeyAdd { mailbox, label } => {
+            let k = web::api::chiave::crea(&provider.engine, &mailbox, &label, Some(OPERATOR))
+                .await
+                .with_context(|| format!("creating an API key for {mailbox}"))?;
+            println!("API key {} of {mailbox} created ({label})", k.id);
+            println!("key: {}", k.key);
+        }
+        AdminCommand::ApiKeyList { mailbox } => {
+            for k in store.api_keys(&mailbox).await? {
+                let state = k
+                    .revoked_at
+                    .map_or("active".to_string(), |at| format!("revoked {at}"));
+                println!("{}\t{}\t{}\t{state}", k.id, k.label, k.created_at);
+            }
+        }
+        AdminCommand::ApiKeyRevoke { mailbox, id } => {
+            web::api::chiave::revoca(&provider.engine, &mailbox, id, Some(OPERATOR))
+                .await
+                .with_context(|| format!("revoking API key {id} of {mailbox}"))?;
+            println!("API key {id} of {mailbox} revoked");
         }
         AdminCommand::DelegateList { mailbox } => {
             for d in store.delegates(&mailbox).await? {
@@ -308,6 +387,49 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
                 println!("{}", path.display());
             }
         }
+        AdminCommand::AdminAdd {
+            login,
+            provider: _,
+            domain,
+            password,
+        } => {
+            let scope = match domain {
+                Some(d) => store::AdminScope::Domain(d.to_ascii_lowercase()),
+                None => store::AdminScope::Provider,
+            };
+            let (password, generated) = password_or_generated(password)?;
+            store
+                .create_admin(
+                    &login,
+                    &engine::accounts::hash_password(&password)?,
+                    &scope,
+                    now,
+                )
+                .await?;
+            println!("admin {login} created ({})", admin_scope(&scope));
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        AdminCommand::AdminList => {
+            for a in store.admins().await? {
+                println!("{}\t{}", a.login, admin_scope(&a.scope));
+            }
+        }
+        AdminCommand::AdminRemove { login } => {
+            store.remove_admin(&login).await?;
+            println!("admin {login} removed");
+        }
+        AdminCommand::AdminPassword { login, password } => {
+            let (password, generated) = password_or_generated(password)?;
+            store
+                .set_admin_password_hash(&login, &engine::accounts::hash_password(&password)?)
+                .await?;
+            println!("password of admin {login} changed");
+            if generated {
+                println!("password: {password}");
+            }
+        }
     }
     Ok(())
 }
@@ -327,5 +449,13 @@ fn password_or_generated(given: Option<String>) -> anyhow::Result<(String, bool)
             openssl::rand::rand_bytes(&mut b).context("generating a password")?;
             Ok((b.iter().map(|x| format!("{x:02x}")).collect(), true))
         }
+    }
+}
+
+/// How `admin-list` shows a scope: `provider`, or `domain <name>`.
+fn admin_scope(scope: &store::AdminScope) -> String {
+    match scope {
+        store::AdminScope::Provider => "provider".into(),
+        store::AdminScope::Domain(d) => format!("domain {d}"),
     }
 }

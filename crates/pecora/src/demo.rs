@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use smime::testca::TestCa;
-use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
+use store::{AdminScope, MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
 
 use crate::config::{
     Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, PasswordSection,
@@ -44,6 +44,18 @@ pub struct DemoProvider {
     pub web_port: u16,
     pub service_mailbox: String,
     pub users: Vec<DemoUser>,
+    /// The accounts of the administration panel (`/amministrazione`): a provider admin and
+    /// the postmaster of the provider's domain. Absent from a demo.json written before.
+    #[serde(default)]
+    pub admins: Vec<DemoAdmin>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoAdmin {
+    pub login: String,
+    pub password: String,
+    /// `provider`, or the domain a postmaster manages.
+    pub scope: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,6 +218,18 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
             web_port: *web,
             service_mailbox,
             users,
+            admins: vec![
+                DemoAdmin {
+                    login: "admin".into(),
+                    password: password()?,
+                    scope: "provider".into(),
+                },
+                DemoAdmin {
+                    login: format!("postmaster@{domain}"),
+                    password: password()?,
+                    scope: domain.to_string(),
+                },
+            ],
         });
     }
 
@@ -262,6 +286,14 @@ async fn create_mailboxes(p: &DemoProvider) -> anyhow::Result<()> {
             )
             .await?;
     }
+    for a in &p.admins {
+        let scope = match a.scope.as_str() {
+            "provider" => AdminScope::Provider,
+            domain => AdminScope::Domain(domain.to_string()),
+        };
+        let hash = engine::accounts::hash_password(&a.password)?;
+        store.create_admin(&a.login, &hash, &scope, now).await?;
+    }
     Ok(())
 }
 
@@ -297,6 +329,13 @@ fn print_summary(demo: &Demo, dir: &Path) {
         println!("  webmail https://localhost:{}/", p.web_port);
         for u in &p.users {
             println!("  {}  password: {}", u.address, u.password);
+        }
+        println!(
+            "  administration https://localhost:{}/amministrazione",
+            p.web_port
+        );
+        for a in &p.admins {
+            println!("  {} ({})  password: {}", a.login, a.scope, a.password);
         }
         println!("  config: {}\n", p.config.display());
     }

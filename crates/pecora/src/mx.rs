@@ -149,22 +149,10 @@ impl MxResolver {
     /// Where to deliver mail for `domain`. `Err` is temporary: try again later.
     pub async fn resolve(&self, domain: &str) -> Result<Resolution, String> {
         let resolver = self.resolver.as_ref().map_err(Clone::clone)?;
-        let records: Vec<(u16, String)> = match resolver.mx_lookup(fqdn(domain)).await {
-            Ok(lookup) => lookup
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
-                    _ => None,
-                })
-                .collect(),
-            Err(e) if e.is_nx_domain() => {
-                return Ok(Resolution::Undeliverable(format!(
-                    "550 5.1.2 {domain} does not exist in DNS (NXDOMAIN)"
-                )));
-            }
-            Err(e) if e.is_no_records_found() => Vec::new(),
-            Err(e) => return Err(format!("MX lookup for {domain} failed: {e}")),
+        let Some(records) = mx_records(resolver, domain).await? else {
+            return Ok(Resolution::Undeliverable(format!(
+                "550 5.1.2 {domain} does not exist in DNS (NXDOMAIN)"
+            )));
         };
         let implicit = records.is_empty();
         let hosts = match exchanges(domain, &records) {
@@ -206,6 +194,44 @@ impl MxResolver {
             targets,
             unresolved,
         })
+    }
+}
+
+/// A domain's MX records `(preference, exchange)`; `None` when the domain does not exist.
+async fn mx_records(
+    resolver: &TokioResolver,
+    domain: &str,
+) -> Result<Option<Vec<(u16, String)>>, String> {
+    match resolver.mx_lookup(fqdn(domain)).await {
+        Ok(lookup) => Ok(Some(
+            lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+                    _ => None,
+                })
+                .collect(),
+        )),
+        Err(e) if e.is_nx_domain() => Ok(None),
+        Err(e) if e.is_no_records_found() => Ok(Some(Vec::new())),
+        Err(e) => Err(format!("MX lookup for {domain} failed: {e}")),
+    }
+}
+
+/// The administration panel's DNS check: where a hosted domain's mail goes, to compare with
+/// the provider's host names.
+#[async_trait::async_trait]
+impl web::MxLookup for MxResolver {
+    async fn mx(&self, domain: &str) -> Result<Vec<String>, String> {
+        let resolver = self.resolver.as_ref().map_err(Clone::clone)?;
+        let records = mx_records(resolver, domain)
+            .await?
+            .ok_or_else(|| format!("{domain} does not exist in DNS (NXDOMAIN)"))?;
+        match exchanges(domain, &records) {
+            Exchanges::Hosts(hosts) => Ok(hosts),
+            Exchanges::Null => Err(format!("{domain} accepts no mail (null MX)")),
+        }
     }
 }
 
@@ -368,6 +394,38 @@ mod tests {
         // Every question went to the responder, as a fully qualified name.
         assert!(dns.asked_for("pec.due.example") >= 1);
         assert_eq!(dns.asked_for("pec.due.example.localdomain"), 0);
+    }
+
+    #[tokio::test]
+    async fn the_panel_s_dns_check_reads_the_exchanges() {
+        use web::MxLookup;
+        let dns = Responder::start(
+            Zone::new()
+                .mx("pec.uno.example", 20, "mx2.pecora.example.")
+                .mx("pec.uno.example", 10, "MX.Pecora.example.")
+                .mx("nulla.example", 0, ".")
+                .a("senza-mx.example", Ipv4Addr::new(127, 0, 0, 9)),
+        );
+        let mx = resolver(&dns);
+        assert_eq!(
+            mx.mx("pec.uno.example").await,
+            Ok(vec![
+                "mx.pecora.example".into(),
+                "mx2.pecora.example".into()
+            ])
+        );
+        assert_eq!(
+            mx.mx("senza-mx.example").await,
+            Ok(vec!["senza-mx.example".into()])
+        );
+        assert!(
+            mx.mx("nulla.example")
+                .await
+                .unwrap_err()
+                .contains("null MX")
+        );
+        let e = mx.mx("inesistente.example").await.unwrap_err();
+        assert!(e.contains("NXDOMAIN"), "{e}");
     }
 
     #[tokio::test]

@@ -239,8 +239,20 @@ impl Provider {
                 MailboxKind::Multiutenza,
             ]
             .map(|kind| (kind, c.quotas.of(kind)));
-            let state = web::WebState::new(self.engine.clone(), config);
+            config.provider_hosts = vec![c.provider.hostname.clone()];
+            let mut state = web::WebState::new(self.engine.clone(), config);
+            // The panel's DNS check asks what the relay asks.
+            if c.dns.enabled {
+                state.mx = Some(Arc::new(MxResolver::new(&c.dns)));
+            }
             tasks.spawn(web::serve(listener, tls.clone(), state, stopped()));
+            // The REST API's webhooks: what lands in a box that has them is announced.
+            let engine = self.engine.clone();
+            let stop = stopped();
+            tasks.spawn(async move {
+                web::api::webhook::avvia(engine, stop).await;
+                Ok(())
+            });
         }
         let relay = self
             .engine

@@ -27,6 +27,7 @@ pub use web::{
     activation, admins, api_keys, api_sends, holder_settings, ordinary_mail_policy,
     password_history, recovery_tokens, webhooks,
 };
+pub use web::{legal_log_counts, mailbox_deletion};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,7 @@ const NOW: i64 = 1_700_000_000;
 pub async fn run_all(store: Arc<dyn Store>) {
     accounts(&*store).await;
     mailboxes_and_uids(&*store).await;
+    message_lookup(&*store).await;
     blobs(&*store).await;
     queue(&*store).await;
     tracker(&*store).await;
@@ -78,6 +80,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     api_keys(&*store).await;
     api_sends(&*store).await;
     webhooks(&*store).await;
+    mailbox_deletion(&*store).await;
+    legal_log_counts(&*store).await;
     legal_log_prune(&*store).await;
     virus_archive(&*store).await;
 }
@@ -571,6 +575,77 @@ pub async fn mailboxes_and_uids(store: &dyn Store) {
     assert!(ok(store.messages(&nobody, "INBOX").await, "messages of nobody").is_empty());
     assert!(ok(store.folders(&nobody).await, "folders of nobody").is_empty());
     assert!(ok(store.messages(&mailbox, "Nessuna").await, "an empty folder").is_empty());
+}
+
+/// One message by UID, and every message of a transaction across folders: only the box's
+/// own, by folder then UID, with their flags; nothing for unknown names.
+pub async fn message_lookup(store: &dyn Store) {
+    let mailbox = fresh_mailbox(store, 0).await;
+    let other = fresh_mailbox(store, 0).await;
+    let id = fresh("lookup");
+    let unrelated = fresh("lookup-other");
+    let mut sent = message(&mailbox, "Sent", 10, &id);
+    sent.kind = None;
+    sent.flags = vec!["\\Seen".into()];
+    let mut receipt = message(&mailbox, "INBOX", 20, &id);
+    receipt.kind = Some("accettazione".into());
+    let batch = Batch {
+        deliveries: vec![
+            sent.clone(),
+            message(&mailbox, "INBOX", 5, &unrelated),
+            receipt.clone(),
+            message(&other, "INBOX", 7, &id),
+        ],
+        log: vec![event(NOW + 10, "accettazione", &id)],
+        ..Batch::default()
+    };
+    ok(store.commit(batch).await, "delivering a transaction");
+
+    let got = ok(
+        store
+            .message(&mailbox.to_ascii_uppercase(), "INBOX", 2)
+            .await,
+        "reading one message",
+    )
+    .expect("INBOX UID 2 exists");
+    assert_eq!(
+        (got.uid, got.kind.as_deref(), got.size),
+        (2, Some("accettazione"), 20)
+    );
+    let got =
+        ok(store.message(&mailbox, "Sent", 1).await, "reading Sent").expect("Sent UID 1 exists");
+    assert_eq!(got.flags, sent.flags, "flags come along");
+    assert_eq!(got.received_at, NOW + 10);
+    for (folder, uid) in [("INBOX", 3), ("Nessuna", 1)] {
+        assert!(
+            ok(
+                store.message(&mailbox, folder, uid).await,
+                "a missing message"
+            )
+            .is_none(),
+            "{folder}/{uid} does not exist"
+        );
+    }
+
+    let all = ok(
+        store.by_identificativo(&mailbox, &id).await,
+        "finding a transaction",
+    );
+    let found: Vec<_> = all.iter().map(|m| (m.folder.as_str(), m.uid)).collect();
+    assert_eq!(
+        found,
+        [("INBOX", 2), ("Sent", 1)],
+        "by folder then UID, only this box's"
+    );
+    assert_eq!(all[1].flags, sent.flags);
+    assert!(
+        ok(
+            store.by_identificativo(&mailbox, "nessuno").await,
+            "unknown"
+        )
+        .is_empty(),
+        "an unknown identificativo has nothing"
+    );
 }
 
 /// Blobs: content addresses, idempotent puts, the empty blob, a large one, missing and

@@ -821,6 +821,13 @@ pub trait Accounts: Send + Sync {
     /// `NotFound` for an unknown login. Keeps the hash replaced, as
     /// [`Accounts::set_password_hash`] does.
     async fn set_delegate_password_hash(&self, login: &str, hash: &str) -> Result<()>;
+    /// Deletes a box and everything that is only its: folders and messages (their blobs
+    /// stay, shared by content address), delegates, settings, password history, recovery
+    /// tokens, API keys, sends and webhooks. What the provider must keep stays: the legal
+    /// log, the relay queue, the tracker and the virus archive name addresses, not boxes.
+    /// `NotFound` for an unknown box. Whether a box may go (not while active) is the
+    /// caller's decision.
+    async fn delete_mailbox(&self, address: &str) -> Result<()>;
 }
 
 /// The messages of each mailbox, by folder. The engine's messages arrive through
@@ -850,6 +857,16 @@ pub trait Accounts: Send + Sync {
 pub trait Mailboxes: Send + Sync {
     /// Messages of one folder, by UID (empty for an unknown mailbox or folder).
     async fn messages(&self, mailbox: &str, folder: &str) -> Result<Vec<StoredMessage>>;
+    /// One message of a folder; `None` for an unknown mailbox, folder or UID.
+    async fn message(&self, mailbox: &str, folder: &str, uid: u32)
+    -> Result<Option<StoredMessage>>;
+    /// Every message of the mailbox, in any folder, that carries `identificativo` (the
+    /// copy in Sent, the receipts, a busta), by folder name then UID.
+    async fn by_identificativo(
+        &self,
+        mailbox: &str,
+        identificativo: &str,
+    ) -> Result<Vec<StoredMessage>>;
     /// Every folder of the mailbox, INBOX included, sorted by name (empty for an unknown
     /// mailbox).
     async fn folders(&self, mailbox: &str) -> Result<Vec<String>>;
@@ -968,6 +985,11 @@ pub trait LegalLog: Send + Sync {
     /// batches that read the clock in one order and committed in the other), deletion stops
     /// at the first event with `at >= before`, so a few older events may outlive the cut.
     async fn prune(&self, before: i64) -> Result<u64>;
+    /// How many events of each kind have `at` in `[since, until)`, per hour: (the hour's
+    /// first second, kind, count), by hour then kind. For the panel's traffic charts.
+    async fn counts(&self, since: i64, until: i64) -> Result<Vec<(i64, String, u64)>>;
+    /// Events with `at` in `[since, until)`, by seq: the panel's recent admin actions.
+    async fn events_between(&self, since: i64, until: i64) -> Result<Vec<LogEvent>>;
 }
 
 /// The archivio dei virus (spec §8.4): messages blocked for a virus, kept for the retention

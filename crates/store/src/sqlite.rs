@@ -821,6 +821,8 @@ enum LogFilter<'a> {
     Page { after: i64, limit: i64 },
     /// The events about one message.
     Identificativo(&'a str),
+    /// The events with `since <= at < until`.
+    Between { since: i64, until: i64 },
 }
 
 impl<'a> LogFilter<'a> {
@@ -829,6 +831,7 @@ impl<'a> LogFilter<'a> {
         match self {
             LogFilter::Page { .. } => "SELECT seq FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             LogFilter::Identificativo(_) => "SELECT seq FROM log WHERE identificativo = ?1",
+            LogFilter::Between { .. } => "SELECT seq FROM log WHERE at >= ?1 AND at < ?2",
         }
     }
 
@@ -839,6 +842,7 @@ impl<'a> LogFilter<'a> {
         match self {
             LogFilter::Page { after, limit } => q.bind(*after).bind(*limit),
             LogFilter::Identificativo(id) => q.bind(*id),
+            LogFilter::Between { since, until } => q.bind(*since).bind(*until),
         }
     }
 }
@@ -988,6 +992,28 @@ async fn verify(conn: &mut SqliteConnection) -> Result<ChainReport> {
 
 #[async_trait]
 impl LegalLog for SqliteStore {
+    async fn events_between(&self, since: i64, until: i64) -> Result<Vec<LogEvent>> {
+        let mut tx = self.read("events_between").await?;
+        let events = load_log(&mut tx, LogFilter::Between { since, until }).await?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        Ok(events)
+    }
+
+    async fn counts(&self, since: i64, until: i64) -> Result<Vec<(i64, String, u64)>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT at - (at % 3600) AS hour, kind, count(*) FROM log \
+             WHERE at >= ?1 AND at < ?2 GROUP BY hour, kind ORDER BY hour, kind",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db("counting legal-log events per hour"))?;
+        rows.into_iter()
+            .map(|(hour, kind, n)| Ok((hour, kind, to_u64(n, "event count")?)))
+            .collect()
+    }
+
     async fn events(&self, identificativo: &str) -> Result<Vec<LogEvent>> {
         let mut tx = self.read("events").await?;
         let events = load_log(&mut tx, LogFilter::Identificativo(identificativo)).await?;

@@ -145,6 +145,7 @@ macro_rules! conformance_check {
 
 conformance_check!(accounts);
 conformance_check!(mailboxes_and_uids);
+conformance_check!(message_lookup);
 conformance_check!(blobs);
 conformance_check!(queue);
 conformance_check!(tracker);
@@ -177,6 +178,8 @@ conformance_check!(admins);
 conformance_check!(api_keys);
 conformance_check!(api_sends);
 conformance_check!(webhooks);
+conformance_check!(mailbox_deletion);
+conformance_check!(legal_log_counts);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commits() {

@@ -198,7 +198,7 @@ fn after_login(
     }
 }
 
-fn client_ip(client: Option<Extension<ClientAddr>>) -> IpAddr {
+pub(crate) fn client_ip(client: Option<Extension<ClientAddr>>) -> IpAddr {
     client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip())
 }
 

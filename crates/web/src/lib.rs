@@ -46,6 +46,9 @@ pub struct WebConfig {
     pub recovery_valid_for: i64,
     /// The quota a new box of each type gets (0: unlimited).
     pub quotas: [(MailboxKind, u64); 3],
+    /// The provider's own host names (`[provider] hostname`): where a hosted domain's MX
+    /// should point, for the panel's DNS check.
+    pub provider_hosts: Vec<String>,
 }
 
 impl WebConfig {
@@ -62,6 +65,7 @@ impl WebConfig {
                 (MailboxKind::Pro, 2 * GIB),
                 (MailboxKind::Multiutenza, 2 * GIB),
             ],
+            provider_hosts: Vec::new(),
         }
     }
 
@@ -82,6 +86,19 @@ pub struct WebState {
     pub config: Arc<WebConfig>,
     pub sessions: Arc<session::Sessions>,
     pub throttle: Arc<throttle::Throttle>,
+    /// The resolver of the panel's DNS check; `None` when the provider does not use DNS.
+    pub mx: Option<Arc<dyn MxLookup>>,
+    /// The panel's bulk imports running or done.
+    pub imports: Arc<amministrazione::importazione::Importazioni>,
+}
+
+/// How the panel's DNS check finds where a domain's mail goes (implemented by `pecora`
+/// with the relay's resolver settings).
+#[async_trait::async_trait]
+pub trait MxLookup: Send + Sync {
+    /// The host names of the domain's mail exchangers (lowercase, no trailing dot), most
+    /// preferred first; `Err` with the resolver's reason when the lookup fails.
+    async fn mx(&self, domain: &str) -> Result<Vec<String>, String>;
 }
 
 impl WebState {
@@ -92,6 +109,8 @@ impl WebState {
             config: Arc::new(config),
             sessions: Arc::new(session::Sessions::default()),
             throttle: Arc::new(throttle::Throttle::default()),
+            mx: None,
+            imports: Arc::default(),
         }
     }
 }

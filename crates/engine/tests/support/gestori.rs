@@ -19,6 +19,8 @@ use store::{MailboxKind, MailboxState, NewMailbox, OrdinaryMail, Store};
 /// One gestore of the test network: its engine, and the directory its store lives in.
 pub struct Gestore {
     pub engine: Arc<Engine>,
+    /// The test CA every gestore's certificate comes from (PEM), for `openssl cms -verify`.
+    pub ca_pem: Vec<u8>,
     _dir: tempfile::TempDir,
 }
 
@@ -154,6 +156,7 @@ pub async fn network_with(antivirus: [Arc<dyn Antivirus>; 2]) -> (Vec<Gestore>, 
         );
         out.push(Gestore {
             engine: Arc::new(engine),
+            ca_pem: ca_pem.clone(),
             _dir: dir,
         });
     }

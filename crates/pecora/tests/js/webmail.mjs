@@ -3,22 +3,10 @@
 // Tries a wrong password first (the page must say so), logs in, finds the PEC with SUBJECT in
 // INBOX by its badge, opens it and reads the certification banner, then switches to English.
 // Saves a screenshot of each step in SCREENSHOT_DIR and prints one JSON line with what it saw.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base, login, password, subject, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // The flags a closed network needs (no background fetches, no QUIC, no sandbox as root).
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 const seen = {};
 try {
   // The demo's certificate comes from the demo CA, which this browser profile does not know.

@@ -137,9 +137,9 @@ impl Net {
         }
     }
 
-    /// Waits until provider p's submission and MX doors accept connections.
+    /// Waits until provider p's submission, MX and web doors accept connections.
     pub fn wait_provider(&mut self, p: usize) {
-        for port in ["submission_port", "mx_port"] {
+        for port in ["submission_port", "mx_port", "web_port"] {
             let port = self.demo["providers"][p][port].as_u64().unwrap();
             self.wait_alive(Duration::from_secs(120), "listening", || {
                 std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok()
@@ -202,6 +202,16 @@ impl Net {
         (
             u["address"].as_str().unwrap().into(),
             u["password"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Account `n` of provider p's administration panel (0: the provider admin, 1: the
+    /// postmaster of its domain): (login, password).
+    pub fn panel_account(&self, p: usize, n: usize) -> (String, String) {
+        let a = &self.demo["providers"][p]["admins"][n];
+        (
+            a["login"].as_str().unwrap().into(),
+            a["password"].as_str().unwrap().into(),
         )
     }
 

@@ -7,6 +7,8 @@
 //! PEC ([`scrittura`]), the holder's settings and activation ([`impostazioni`]), the
 //! administration panel ([`amministrazione`]) and the REST API ([`api`]).
 
+#[path = "../support/dns_responder.rs"]
+mod dns_responder;
 #[path = "../support/net.rs"]
 mod net;
 

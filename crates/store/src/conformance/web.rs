@@ -788,3 +788,90 @@ pub async fn webhooks(store: &dyn Store) {
         "unknown box",
     );
 }
+
+/// Deleting a box (the panel's, issue 6): the box, its folders and messages, delegates and
+/// settings go; its address may be created again, empty; the legal log stays.
+pub async fn mailbox_deletion(store: &dyn Store) {
+    let address = fresh_mailbox(store, 0).await;
+    let id = fresh("del");
+    let mut logged = event(NOW, "accettazione", &id);
+    logged.sender = address.clone();
+    let batch = Batch {
+        deliveries: vec![super::message(&address, "INBOX", 10, &id)],
+        log: vec![logged],
+        ..Default::default()
+    };
+    ok(store.commit(batch).await, "delivering to the box");
+    let delegate = fresh("delegato");
+    let d = NewDelegate {
+        login: delegate.clone(),
+        mailbox: address.clone(),
+        role: crate::DelegateRole::Lettura,
+        password_hash: "$d".into(),
+    };
+    ok(store.create_delegate(&d, NOW).await, "a delegate");
+    ok(
+        store.set_delegate_password_hash(&delegate, "$d2").await,
+        "changing its password",
+    );
+    ok(
+        store.delete_mailbox(&address.to_ascii_uppercase()).await,
+        "deleting the box",
+    );
+    assert_eq!(ok(store.mailbox(&address).await, "reading"), None);
+    assert!(ok(store.messages(&address, "INBOX").await, "messages").is_empty());
+    assert_eq!(ok(store.delegate(&delegate).await, "delegate"), None);
+    assert!(ok(store.password_history(&delegate).await, "history").is_empty());
+    assert_eq!(
+        ok(store.events(&id).await, "the legal log").len(),
+        1,
+        "the legal log keeps what happened to the box"
+    );
+    assert_not_found(store.delete_mailbox(&address).await, "deleting it again");
+    let again = NewMailbox {
+        address: address.clone(),
+        kind: MailboxKind::Standard,
+        state: MailboxState::Sospesa,
+        quota: 0,
+        ordinary_mail: OrdinaryMail::Rifiuta,
+        password_hash: "$n".into(),
+    };
+    ok(store.create_mailbox(&again, NOW).await, "the address again");
+    assert!(ok(store.messages(&address, "INBOX").await, "messages").is_empty());
+}
+
+/// Events counted per hour and kind, and read, in `[since, until)` only.
+pub async fn legal_log_counts(store: &dyn Store) {
+    let kind = fresh("admin-prova");
+    let hour = NOW - NOW % 3600;
+    let at = [hour, hour + 10, hour + 3599, hour + 3600, hour + 7200];
+    let batch = Batch {
+        log: at.iter().map(|t| event(*t, &kind, &fresh("n"))).collect(),
+        ..Default::default()
+    };
+    ok(store.commit(batch).await, "logging");
+    let mine = |all: Vec<(i64, String, u64)>| -> Vec<(i64, u64)> {
+        all.into_iter()
+            .filter(|(_, k, _)| *k == kind)
+            .map(|(h, _, n)| (h, n))
+            .collect()
+    };
+    let counted = ok(store.counts(hour, hour + 7200).await, "counting");
+    assert_eq!(mine(counted), vec![(hour, 3), (hour + 3600, 1)]);
+    let later = ok(store.counts(hour + 11, hour + 7201).await, "counting later");
+    assert_eq!(
+        mine(later),
+        vec![(hour, 1), (hour + 3600, 1), (hour + 7200, 1)]
+    );
+    let between = ok(
+        store.events_between(hour + 10, hour + 3600).await,
+        "reading",
+    );
+    let at_of_mine: Vec<i64> = between
+        .iter()
+        .filter(|e| e.event.kind == kind)
+        .map(|e| e.event.at)
+        .collect();
+    assert_eq!(at_of_mine, vec![hour + 10, hour + 3599]);
+    assert!(between.windows(2).all(|w| w[0].seq < w[1].seq), "by seq");
+}

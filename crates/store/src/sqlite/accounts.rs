@@ -317,6 +317,49 @@ impl Accounts for SqliteStore {
         replace_password(&mut tx, PasswordOwner::Delegate, &login, hash).await?;
         tx.commit().await.map_err(db("committing a new password"))
     }
+
+    async fn delete_mailbox(&self, address: &str) -> Result<()> {
+        let address = address.to_ascii_lowercase();
+        let mut tx = self.write("delete_mailbox").await?;
+        if !is_mailbox(&mut tx, &address).await? {
+            return Err(StoreError::NotFound(format!("mailbox {address}")));
+        }
+        let delegates: Vec<String> =
+            sqlx::query_scalar("SELECT login FROM delegates WHERE mailbox = ?1")
+                .bind(&address)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, format_args!("listing the delegates of {address}")))?;
+        for login in delegates.iter().chain([&address]) {
+            forget_passwords(&mut tx, login).await?;
+        }
+        // Children first: every table that names the box, then the box itself.
+        for table in [
+            "message_flags",
+            "messages",
+            "folders",
+            "delegates",
+            "new_pec_notices",
+            "recovery_tokens",
+            "api_sends",
+            "api_keys",
+            "webhooks",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE mailbox = ?1"))
+                .bind(&address)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, format_args!("deleting the {table} of {address}")))?;
+        }
+        sqlx::query("DELETE FROM mailboxes WHERE address = ?1")
+            .bind(&address)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err(e, format_args!("deleting mailbox {address}")))?;
+        tx.commit()
+            .await
+            .map_err(db("committing a deleted mailbox"))
+    }
 }
 
 /// Whether `address` (lowercase) is a mailbox's address.

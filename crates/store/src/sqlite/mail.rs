@@ -75,6 +75,24 @@ struct MessageRow {
     modseq: i64,
 }
 
+impl MessageRow {
+    /// The message, its flags still to be read.
+    fn into_message(self) -> Result<StoredMessage> {
+        Ok(StoredMessage {
+            uid: to_u32(self.uid, "UID")?,
+            size: to_u64(self.size, "message size")?,
+            mailbox: self.mailbox,
+            folder: self.folder,
+            blob: self.blob,
+            flags: Vec::new(),
+            received_at: self.received_at,
+            kind: self.kind,
+            identificativo: self.identificativo,
+            modseq: to_u64(self.modseq, "MODSEQ")?,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct FlagRow {
     uid: i64,
@@ -122,20 +140,7 @@ impl Mailboxes for SqliteStore {
 
         let mut messages = rows
             .into_iter()
-            .map(|r| {
-                Ok(StoredMessage {
-                    uid: to_u32(r.uid, "UID")?,
-                    size: to_u64(r.size, "message size")?,
-                    mailbox: r.mailbox,
-                    folder: r.folder,
-                    blob: r.blob,
-                    flags: Vec::new(),
-                    received_at: r.received_at,
-                    kind: r.kind,
-                    identificativo: r.identificativo,
-                    modseq: to_u64(r.modseq, "MODSEQ")?,
-                })
-            })
+            .map(MessageRow::into_message)
             .collect::<Result<Vec<_>>>()?;
         for f in flags {
             let uid = to_u32(f.uid, "UID")?;
@@ -143,6 +148,58 @@ impl Mailboxes for SqliteStore {
                 messages[i].flags.push(f.flag);
             }
         }
+        Ok(messages)
+    }
+
+    async fn message(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        uid: u32,
+    ) -> Result<Option<StoredMessage>> {
+        let mailbox = mailbox.to_ascii_lowercase();
+        let folder = canonical_folder(folder);
+        let mut tx = self.read("message").await?;
+        let row: Option<MessageRow> = sqlx::query_as(&format!(
+            "{MESSAGE_COLUMNS} WHERE mailbox = ?1 AND folder = ?2 AND uid = ?3"
+        ))
+        .bind(&mailbox)
+        .bind(folder)
+        .bind(i64::from(uid))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, format_args!("reading message {mailbox}/{folder}/{uid}")))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut m = row.into_message()?;
+        m.flags = load_flags(&mut tx, &mailbox, folder, uid).await?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        Ok(Some(m))
+    }
+
+    async fn by_identificativo(
+        &self,
+        mailbox: &str,
+        identificativo: &str,
+    ) -> Result<Vec<StoredMessage>> {
+        let mailbox = mailbox.to_ascii_lowercase();
+        let mut tx = self.read("by_identificativo").await?;
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "{MESSAGE_COLUMNS} WHERE identificativo = ?2 AND mailbox = ?1 ORDER BY folder, uid"
+        ))
+        .bind(&mailbox)
+        .bind(identificativo)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, format_args!("finding {identificativo} in {mailbox}")))?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut m = row.into_message()?;
+            m.flags = load_flags(&mut tx, &mailbox, &m.folder, m.uid).await?;
+            messages.push(m);
+        }
+        tx.commit().await.map_err(db("ending a read"))?;
         Ok(messages)
     }
 

@@ -18,46 +18,20 @@ pub struct Firma {
     pub motivo: Option<String>,
 }
 
-impl Firma {
-    fn rifiutata(motivo: String) -> Firma {
-        Firma {
-            valida: false,
-            gestore: None,
-            motivo: Some(motivo),
-        }
-    }
-}
-
-/// Checks the top-level signature of `raw` against the engine's trust store and index.
+/// Checks the top-level signature of `raw` against the engine's trust store and index
+/// ([`Engine::origin`], the test the punto di ricezione applies).
 pub fn verifica(engine: &Engine, raw: &[u8]) -> Firma {
-    let verdict = smime::verify(raw, engine.trust());
-    let error = || verdict.error.clone().unwrap_or_default();
-    if !verdict.signed {
-        return Firma::rifiutata(format!("messaggio non firmato ({})", error()));
-    }
-    if !verdict.signature_valid {
-        return Firma::rifiutata(format!("firma non valida ({})", error()));
-    }
-    if verdict.chain_trusted == Some(false) {
-        return Firma::rifiutata(format!(
-            "certificato di firma non attendibile ({})",
-            error()
-        ));
-    }
-    let index = engine.index();
-    let listed = verdict.signer.as_ref().and_then(|s| {
-        index
-            .provider_by_hash(&s.sha1_fingerprint)
-            .filter(|p| p.has_certificate(&s.der))
-    });
-    match listed {
+    let origin = engine.origin(raw);
+    match origin.listed {
         Some(p) => Firma {
             valida: true,
-            gestore: Some(p.name.clone()),
+            gestore: Some(p.name),
             motivo: None,
         },
-        None => Firma::rifiutata(
-            "firmato da un certificato che non appartiene ad alcun gestore dell'indice".into(),
-        ),
+        None => Firma {
+            valida: false,
+            gestore: None,
+            motivo: Some(origin.problem),
+        },
     }
 }

@@ -11,7 +11,9 @@
 pub mod cartelle;
 pub mod certificazione;
 pub mod contenuto;
+pub mod cronologia;
 pub mod sanitize;
+pub mod scrivi;
 
 use askama::Template;
 use axum::Router;
@@ -45,6 +47,8 @@ pub fn router() -> Router<WebState> {
         .route("/posta/messaggio", get(messaggio))
         .route("/posta/eml", get(eml))
         .route("/posta/allegato", get(allegato))
+        .merge(scrivi::router())
+        .merge(cronologia::router())
 }
 
 /// What a message is, as its badge says: the CSS class, the label and the PEC kind slug
@@ -101,10 +105,8 @@ async fn trova(
     state
         .engine
         .store()
-        .messages(&holder.principal.mailbox, folder)
+        .message(&holder.principal.mailbox, folder, uid)
         .await?
-        .into_iter()
-        .find(|m| m.uid == uid)
         .ok_or(WebError::NotFound)
 }
 

@@ -106,6 +106,11 @@ impl Web {
         }
     }
 
+    /// The client itself, for requests the helpers do not make (the REST API's).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.addr.port())
     }
@@ -142,6 +147,44 @@ impl Web {
         let res = req.send().await.unwrap();
         b.absorb(res.headers());
         res
+    }
+
+    /// POST of a multipart form (file uploads) with the browser's cookies.
+    pub async fn post_multipart(
+        &self,
+        b: &mut Browser,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> Response {
+        let mut req = self.http.post(self.url(path)).multipart(form);
+        if !b.cookies.is_empty() {
+            req = req.header(header::COOKIE, b.header());
+        }
+        let res = req.send().await.unwrap();
+        b.absorb(res.headers());
+        res
+    }
+
+    /// POST of raw bytes as `content_type` with the browser's cookies; `Err` when the
+    /// connection fails before a response.
+    pub async fn post_bytes(
+        &self,
+        b: &mut Browser,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Result<Response> {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body);
+        if !b.cookies.is_empty() {
+            req = req.header(header::COOKIE, b.header());
+        }
+        let res = req.send().await?;
+        b.absorb(res.headers());
+        Ok(res)
     }
 
     /// Opens the login page and posts the credentials with its token; the response.
