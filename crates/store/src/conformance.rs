@@ -13,10 +13,12 @@
 //!
 //! The checks of the mail-access contract (folders, flags, the archive, quotas, delegates)
 //! live in the `mail_access` submodule, those of the web's (holder settings, activation,
-//! passwords, admins, the REST API) in `web`; both are re-exported here.
+//! passwords, admins, the REST API) in `web`, those of the webhooks' outbox in `webhook`;
+//! all are re-exported here.
 
 mod mail_access;
 mod web;
+mod webhook;
 
 pub use mail_access::{
     append, archive_is_immutable, copy_and_move, delegates, flag_changes, folder_lifecycle,
@@ -28,6 +30,7 @@ pub use web::{
     password_history, recovery_tokens, webhooks,
 };
 pub use web::{legal_log_counts, mailbox_deletion};
+pub use webhook::{webhook_events, webhook_events_need_a_commit};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +83,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     api_keys(&*store).await;
     api_sends(&*store).await;
     webhooks(&*store).await;
+    webhook_events(&*store).await;
+    webhook_events_need_a_commit(&*store).await;
     mailbox_deletion(&*store).await;
     legal_log_counts(&*store).await;
     legal_log_prune(&*store).await;

@@ -726,6 +726,27 @@ pub struct Webhook {
     pub created_at: i64,
 }
 
+/// A pending announcement of one PEC message to one webhook (the outbox). The batch that
+/// delivers a message with a kind into a box with webhooks adds one per webhook, in the same
+/// transaction; it goes away when delivered, given up, or with its webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// Strictly increasing, never reused.
+    pub id: i64,
+    /// Where to post it, and with what secret; its mailbox is the message's.
+    pub webhook: Webhook,
+    /// Where the message landed (as delivered; a later move does not change it).
+    pub folder: String,
+    pub uid: u32,
+    /// The message's PEC kind (`NewMessage::kind`).
+    pub kind: String,
+    pub identificativo: Option<String>,
+    /// The instant of the delivering batch.
+    pub received_at: i64,
+    /// Failed posts so far.
+    pub attempts: u32,
+}
+
 /// The idempotency key of a REST API send, recorded by the batch of the send (part of a
 /// [`Batch`]): the send happens, and is remembered, together or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1119,8 +1140,30 @@ pub trait Api: Send + Sync {
     async fn create_webhook(&self, mailbox: &str, url: &str, secret: &str, at: i64) -> Result<i64>;
     /// The webhooks of a box, by id.
     async fn webhooks(&self, mailbox: &str) -> Result<Vec<Webhook>>;
-    /// `NotFound` for an id that is not one of the box's webhooks.
+    /// `NotFound` for an id that is not one of the box's webhooks. Its pending events go too.
     async fn delete_webhook(&self, mailbox: &str, id: i64) -> Result<()>;
+    /// Takes up to `limit` webhook events due at `now` (`next_attempt <= now`), oldest due
+    /// first, and pushes their `next_attempt` to `until` in the same write, so that a second
+    /// caller does not take them while the first posts them; an event neither delivered nor
+    /// failed by `until` (its taker died) is due again then.
+    async fn claim_webhook_events(
+        &self,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>>;
+    /// The event was posted: it is deleted. Ok if it is gone already (its webhook was
+    /// deleted meanwhile).
+    async fn webhook_event_delivered(&self, id: i64) -> Result<()>;
+    /// A post failed with `error`: one more attempt is counted and the event is due again at
+    /// `next_attempt`, or, with `None` (the caller gives up), deleted. Ok if it is gone
+    /// already.
+    async fn webhook_event_failed(
+        &self,
+        id: i64,
+        next_attempt: Option<i64>,
+        error: &str,
+    ) -> Result<()>;
 }
 
 /// A complete backend.

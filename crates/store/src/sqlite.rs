@@ -57,6 +57,10 @@
 //!   activations* is one `UPDATE … RETURNING`, so it cannot race an activation.
 //! - *API sends* are recorded by the batch of the send, right after its idempotency keys, so
 //!   a send and its key land together; their keys are a name space apart from `once` keys.
+//! - *Webhook events* are queued by the batch of the delivery, right after each message is
+//!   stored, one per webhook of the box for a message with a kind; they keep what they
+//!   announce (folder, UID, kind), not a reference to the message, and go with their webhook
+//!   (`ON DELETE CASCADE`).
 //!
 //! Accounts live in `accounts`, holder settings, activation, password history and recovery
 //! in `holders`, the panel's accounts in `admins`, the REST API's state in `api`, folders and
@@ -106,6 +110,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_virus_archive.sql"),
     include_str!("../migrations/0003_mail_access.sql"),
     include_str!("../migrations/0004_web.sql"),
+    include_str!("../migrations/0005_webhook_outbox.sql"),
 ];
 /// How long a statement waits for a lock held by another process, and a caller for the
 /// writer connection, before giving up.
@@ -1516,7 +1521,8 @@ async fn apply(tx: &mut SqliteConnection, batch: &Batch) -> Result<()> {
     if !batch.deliveries.is_empty() {
         let received_at = at.unwrap_or_else(wall_clock);
         for m in &batch.deliveries {
-            mail::deliver(&mut *tx, m, received_at).await?;
+            let uid = mail::deliver(&mut *tx, m, received_at).await?;
+            api::queue_webhook_events(&mut *tx, m, uid, received_at).await?;
         }
     }
     for address in &batch.quota_warned {

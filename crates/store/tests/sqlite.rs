@@ -9,10 +9,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 use store::sqlite::{BLOB_DIR, DB_FILE, SqliteStore};
 use store::{
-    Accounts, ApiSend, Batch, Blobs, ChainReport, GENESIS_HASH, HolderSettings, Holders, LegalLog,
-    MailboxKind, MailboxState, Mailboxes, NewLogEvent, NewMailbox, NewMessage, NewQueueEntry,
-    NewTracker, NewVirusRecord, OrdinaryMail, Queue, Store, StoreError, Tracker, TrackerEvent,
-    TrackerUpdate, VirusArchive, VirusPoint, chain_hash, conformance,
+    Accounts, Api, ApiSend, Batch, Blobs, ChainReport, GENESIS_HASH, HolderSettings, Holders,
+    LegalLog, MailboxKind, MailboxState, Mailboxes, NewLogEvent, NewMailbox, NewMessage,
+    NewQueueEntry, NewTracker, NewVirusRecord, OrdinaryMail, Queue, Store, StoreError, Tracker,
+    TrackerEvent, TrackerUpdate, VirusArchive, VirusPoint, chain_hash, conformance,
 };
 use tempfile::TempDir;
 
@@ -178,6 +178,8 @@ conformance_check!(admins);
 conformance_check!(api_keys);
 conformance_check!(api_sends);
 conformance_check!(webhooks);
+conformance_check!(webhook_events);
+conformance_check!(webhook_events_need_a_commit);
 conformance_check!(mailbox_deletion);
 conformance_check!(legal_log_counts);
 
@@ -214,17 +216,18 @@ async fn open_creates_the_layout() {
         .fetch_one(&mut conn)
         .await
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     store.close().await;
     // Opening again applies nothing twice.
     open_in(&data).await.close().await;
 }
 
 /// The schema scripts of the versions before this one, as `SqliteStore::open` applies them.
-const OLD_SCRIPTS: [&str; 3] = [
+const OLD_SCRIPTS: [&str; 4] = [
     include_str!("../migrations/0001_schema.sql"),
     include_str!("../migrations/0002_virus_archive.sql"),
     include_str!("../migrations/0003_mail_access.sql"),
+    include_str!("../migrations/0004_web.sql"),
 ];
 
 /// Creates the database a pecora of schema `version` would have left in `dir`: its scripts,
@@ -474,6 +477,76 @@ async fn a_version_3_database_gains_the_web_settings() {
             .expect("checking references");
     assert!(dangling.is_empty(), "dangling references: {dangling:?}");
     conn.close().await.expect("closing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_4_database_gains_the_webhook_outbox() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mario = "mario@pec.example";
+    // A box with a webhook and a receipt already delivered: the upgrade announces nothing
+    // of the past, and the next delivery is queued for the webhook.
+    let data = format!(
+        r"
+        INSERT INTO domains (name, created_at) VALUES ('pec.example', {NOW});
+        INSERT INTO mailboxes (address, domain, kind, state, quota, used, ordinary_mail,
+            password_hash, created_at, last_uidvalidity)
+        VALUES ('{mario}', 'pec.example', 'standard', 'attiva', 0, 10, 'rifiuta', '$h', {NOW}, 7);
+        INSERT INTO folders (mailbox, name, uid_next, uidvalidity, highest_modseq)
+            VALUES ('{mario}', 'INBOX', 2, 7, 2);
+        INSERT INTO messages (mailbox, folder, uid, blob, size, received_at, kind,
+            identificativo, modseq)
+        VALUES ('{mario}', 'INBOX', 1, 'b1', 10, {NOW}, 'accettazione', 'id-0', 2);
+        INSERT INTO webhooks (mailbox, url, secret, created_at)
+            VALUES ('{mario}', 'https://gestionale.example/pec', 's', {NOW});"
+    );
+    old_database(dir.path(), 4, &data).await;
+    let store = open_in(dir.path()).await;
+    assert_eq!(
+        store
+            .claim_webhook_events(i64::MAX, i64::MAX, 10)
+            .await
+            .unwrap(),
+        [],
+        "nothing of the past is announced"
+    );
+    let batch = Batch {
+        deliveries: vec![delivery(mario, "b2", 20)],
+        log: vec![event(NOW + 5, "consegna", "id-1")],
+        ..Batch::default()
+    };
+    store
+        .commit(batch)
+        .await
+        .expect("a delivery after the upgrade");
+    let events = store
+        .claim_webhook_events(NOW + 5, NOW + 60, 10)
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, u32, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.webhook.mailbox.as_str(),
+                e.folder.as_str(),
+                e.uid,
+                e.kind.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(mario, "INBOX", 2, "posta-certificata")]);
+    // Deleting the webhook deletes its pending events.
+    let id = events[0].webhook.id;
+    store
+        .delete_webhook(mario, id)
+        .await
+        .expect("deleting the webhook");
+    assert_eq!(
+        store
+            .claim_webhook_events(i64::MAX, i64::MAX, 10)
+            .await
+            .unwrap(),
+        []
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -503,9 +503,9 @@ async fn every_route_with_another_box_s_key_finds_nothing() {
 /// What the receiver got: (headers lowercased, body).
 type Ricevuti = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
 
-/// A plain-HTTP receiver on loopback that answers 500 to its first request and 200 after,
-/// so that the test sees the retry.
-async fn receiver() -> (String, Ricevuti) {
+/// A plain-HTTP receiver on loopback that answers 500 to its first `failures` requests and
+/// 200 after, so that the test sees the retries; it keeps what it answered 200 to.
+async fn receiver(failures: usize) -> (String, Ricevuti) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://127.0.0.1:{}/pec",
@@ -514,7 +514,7 @@ async fn receiver() -> (String, Ricevuti) {
     let got: Ricevuti = Arc::default();
     let seen = got.clone();
     tokio::spawn(async move {
-        let mut first = true;
+        let mut failures = failures;
         loop {
             let (mut s, _) = listener.accept().await.unwrap();
             let mut buf = Vec::new();
@@ -543,12 +543,12 @@ async fn receiver() -> (String, Ricevuti) {
                 }
                 break (headers, buf[end + 4..end + 4 + len].to_vec());
             };
-            let status = if first {
+            let status = if failures > 0 {
+                failures -= 1;
                 "500 Internal Server Error"
             } else {
                 "200 OK"
             };
-            first = false;
             if status.starts_with("200") {
                 seen.lock().unwrap().push((head, body));
             }
@@ -582,13 +582,28 @@ fn openssl_hmac(secret: &str, timestamp: &str, body: &[u8]) -> String {
     format!("sha256={}", hex.split_whitespace().next().unwrap())
 }
 
+/// Waits (20 s at most) until the receiver took `n` posts, moving the clock 2 s on every
+/// 200 ms so that retries come due.
+async fn wait_for_posts(got: &Ricevuti, n: usize, clock: &engine::clock::ManualClock) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while got.lock().unwrap().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            got.lock().unwrap().len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        clock.advance(jiff::SignedDuration::from_secs(2));
+    }
+}
+
 #[tokio::test]
 async fn receipts_and_buste_are_posted_signed_to_the_webhooks_once() {
-    let (g, _clock) = network().await;
+    let (g, clock) = network().await;
     let (uno, due): (&Gestore, &Gestore) = (&g[0], &g[1]);
     let web_uno = Web::start(uno.engine.clone()).await;
     let web_due = Web::start(due.engine.clone()).await;
-    let (url, got) = receiver().await;
+    let (url, got) = receiver(1).await;
     let mario = key(&uno.engine, MARIO).await;
     let anna = key(&due.engine, ANNA).await;
     let mut secrets = Vec::new();
@@ -619,16 +634,9 @@ async fn receipts_and_buste_are_posted_signed_to_the_webhooks_once() {
     .await;
     let id = sent["identificativo"].as_str().unwrap().to_string();
     relay_all(&g).await;
-    // accettazione and avvenuta consegna to Mario, the busta to Anna; the first try fails.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while got.lock().unwrap().len() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            got.lock().unwrap().len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    // accettazione and avvenuta consegna to Mario, the busta to Anna; the first try fails
+    // and is retried once the clock passes its pause.
+    wait_for_posts(&got, 3, &clock).await;
     // Later changes (a flag, another message elsewhere) announce nothing again.
     uno.engine.mailbox_changed(MARIO);
     due.engine.mailbox_changed(ANNA);
@@ -671,6 +679,91 @@ async fn receipts_and_buste_are_posted_signed_to_the_webhooks_once() {
         ],
         "{got:?}"
     );
+}
+
+#[tokio::test]
+async fn webhook_events_wait_for_a_dispatcher_and_are_retried_until_delivered_once() {
+    let (g, clock) = network().await;
+    let uno = &g[0];
+    let web = Web::start(uno.engine.clone()).await;
+    // The first two posts fail: each event needs a retry, or nothing ever arrives.
+    let (url, got) = receiver(2).await;
+    let mario = key(&uno.engine, MARIO).await;
+    let res = req(&web, Method::POST, "/api/v1/webhooks", Some(&mario))
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // A dispatcher runs and stops before anything is sent.
+    let dispatcher = |stopped: tokio::sync::oneshot::Receiver<()>| {
+        tokio::spawn(web::api::webhook::avvia(uno.engine.clone(), async {
+            let _ = stopped.await;
+        }))
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let first = dispatcher(stopped);
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), first)
+        .await
+        .expect("the dispatcher stops")
+        .unwrap();
+
+    let (_, sent) = json_of(
+        send_json(
+            &web,
+            &mario,
+            json!({"to": [ANNA], "subject": "Avviso"}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let id = sent["identificativo"].as_str().unwrap().to_string();
+    relay_all(&g).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "nobody posts without a dispatcher"
+    );
+
+    // The receipts delivered meanwhile are posted once a dispatcher starts.
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let second = dispatcher(stopped);
+    wait_for_posts(&got, 2, &clock).await;
+    // Retries spent, leases expired, new changes: nothing is posted again.
+    for _ in 0..10 {
+        clock.advance(jiff::SignedDuration::from_secs(120));
+        uno.engine.mailbox_changed(MARIO);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    stop.send(()).unwrap();
+    second.await.unwrap();
+    let got = got.lock().unwrap().clone();
+    let mut seen: Vec<(String, u64, String)> = got
+        .iter()
+        .map(|(_, body)| {
+            let event: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(event["mailbox"], MARIO);
+            assert_eq!(event["identificativo"], id.as_str());
+            (
+                event["folder"].as_str().unwrap().to_string(),
+                event["uid"].as_u64().unwrap(),
+                event["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut kinds: Vec<&str> = seen.iter().map(|(_, _, k)| k.as_str()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["accettazione", "avvenuta-consegna-completa"],
+        "{seen:?}"
+    );
+    seen.dedup_by(|a, b| (&a.0, a.1) == (&b.0, b.1));
+    assert_eq!(seen.len(), 2, "two messages, each posted once: {got:?}");
 }
 
 #[tokio::test]

@@ -131,3 +131,59 @@ fn operator_keys_and_the_openapi_contract_hold_against_the_demo() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_holder_creates_and_revokes_a_key_in_the_browser() {
+    let net = Net::start();
+    let (mario, password) = net.user(0, 0);
+    let shots = screenshots("chiavi");
+    let shots_dir = shots.to_str().unwrap();
+    let base = web_url(&net, 0);
+    let seen = browser(
+        "chiavi.mjs",
+        &["create", &base, &mario, &password, "protocollo", shots_dir],
+    );
+    assert_eq!(seen["title"], "Chiavi API", "{seen}");
+    assert_eq!(seen["emptyBefore"], true, "{seen}");
+    assert_eq!(
+        seen["blankRefused"],
+        "Scrivi un'etichetta (da 1 a 100 caratteri) per riconoscere la chiave.",
+        "{seen}"
+    );
+    assert_eq!(seen["blankMadeKey"], 0, "{seen}");
+    let key = seen["key"].as_str().unwrap();
+    assert!(key.starts_with("pk_"), "{seen}");
+    assert_eq!(seen["row"][0], "protocollo", "{seen}");
+    assert_eq!(seen["row"][2], "attiva", "{seen}");
+    assert_eq!(seen["shownAgain"], false, "the key is shown once: {seen}");
+    assert_eq!(seen["newSectionAgain"], 0, "{seen}");
+
+    // The key opens the API; the operator lists it, with the label the holder gave.
+    let (status, body) = curl_api(&net, key, &[], "/api/v1/messages");
+    assert_eq!(status, 200, "{body}");
+    let list = stdout(&net.admin(0, &["api-key-list", &mario]));
+    assert!(list.contains("protocollo") && !list.contains(key), "{list}");
+
+    let id = seen["id"].as_str().unwrap();
+    let seen = browser(
+        "chiavi.mjs",
+        &["revoke", &base, &mario, &password, id, shots_dir],
+    );
+    assert_eq!(seen["url"], "/impostazioni/api", "{seen}");
+    assert_eq!(seen["notice"], "Chiave revocata.", "{seen}");
+    assert_eq!(seen["row"][2], "revocata", "{seen}");
+    assert_eq!(seen["revokeButtons"], 0, "{seen}");
+
+    let (status, body) = curl_api(&net, key, &[], "/api/v1/messages");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
+    for step in [
+        "1-nessuna-chiave",
+        "2-etichetta-vuota",
+        "3-chiave-creata",
+        "4-chiave-non-piu-mostrata",
+        "5-chiave-revocata",
+    ] {
+        assert!(shots.join(format!("{step}.png")).exists(), "{step}.png");
+    }
+}

@@ -5,7 +5,8 @@
 //!
 //! One module per area of the door: reading mail ([`lettura`]), writing and following a
 //! PEC ([`scrittura`]), the holder's settings and activation ([`impostazioni`]), the
-//! administration panel ([`amministrazione`]) and the REST API ([`api`]).
+//! administration panel ([`amministrazione`]), password recovery through the e-mailed link
+//! ([`recupero`]) and the REST API ([`api`]).
 
 #[path = "../support/dns_responder.rs"]
 mod dns_responder;
@@ -16,6 +17,7 @@ mod amministrazione;
 mod api;
 mod impostazioni;
 mod lettura;
+mod recupero;
 mod scrittura;
 
 use net::*;

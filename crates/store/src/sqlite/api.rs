@@ -1,12 +1,15 @@
 //! The SQLite backend's REST API state: keys (by hash), the idempotency keys of sends
-//! (recorded by the batch of the send, see [`record_api_send`]), and webhooks.
+//! (recorded by the batch of the send, see [`record_api_send`]), webhooks, and their outbox
+//! of events (filled by the batch of the delivery, see [`queue_webhook_events`]).
 
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteConnection;
 
 use super::accounts::is_mailbox;
+use super::to_u32;
 use super::{SqliteStore, db, db_err, expect_row};
-use crate::{Api, ApiKey, ApiSend, Result, StoreError, Webhook};
+use crate::mail_rules::folder_name;
+use crate::{Api, ApiKey, ApiSend, NewMessage, Result, StoreError, Webhook, WebhookEvent};
 
 /// The columns of an [`ApiKeyRow`].
 const KEY_COLUMNS: &str =
@@ -59,6 +62,50 @@ impl From<WebhookRow> for Webhook {
     }
 }
 
+/// The columns of a [`WebhookEventRow`], joined with its webhook.
+const EVENT_COLUMNS: &str = "SELECT e.id, e.folder, e.uid, e.kind, e.identificativo, \
+     e.received_at, e.attempts, w.id AS webhook_id, w.mailbox, w.url, w.secret, w.created_at \
+     FROM webhook_events e JOIN webhooks w ON w.id = e.webhook";
+
+#[derive(sqlx::FromRow)]
+struct WebhookEventRow {
+    id: i64,
+    folder: String,
+    uid: i64,
+    kind: String,
+    identificativo: Option<String>,
+    received_at: i64,
+    attempts: i64,
+    webhook_id: i64,
+    mailbox: String,
+    url: String,
+    secret: String,
+    created_at: i64,
+}
+
+impl TryFrom<WebhookEventRow> for WebhookEvent {
+    type Error = StoreError;
+
+    fn try_from(r: WebhookEventRow) -> Result<WebhookEvent> {
+        Ok(WebhookEvent {
+            id: r.id,
+            webhook: Webhook {
+                id: r.webhook_id,
+                mailbox: r.mailbox,
+                url: r.url,
+                secret: r.secret,
+                created_at: r.created_at,
+            },
+            folder: r.folder,
+            uid: to_u32(r.uid, "webhook event UID")?,
+            kind: r.kind,
+            identificativo: r.identificativo,
+            received_at: r.received_at,
+            attempts: to_u32(r.attempts, "webhook event attempts")?,
+        })
+    }
+}
+
 /// `NotFound` unless `mailbox` (lowercase) exists.
 async fn known_mailbox(conn: &mut SqliteConnection, mailbox: &str) -> Result<()> {
     if is_mailbox(conn, mailbox).await? {
@@ -94,6 +141,41 @@ pub(super) async fn record_api_send(conn: &mut SqliteConnection, s: &ApiSend) ->
             s.key
         )));
     }
+    Ok(())
+}
+
+/// Adds, inside the batch that delivered `m` under `uid`, one event per webhook of its box
+/// when `m` is a PEC message (has a kind); due at once (`received_at`).
+pub(super) async fn queue_webhook_events(
+    conn: &mut SqliteConnection,
+    m: &NewMessage,
+    uid: u32,
+    received_at: i64,
+) -> Result<()> {
+    let Some(kind) = &m.kind else {
+        return Ok(());
+    };
+    let mailbox = m.mailbox.to_ascii_lowercase();
+    let folder = folder_name(&m.folder)?;
+    sqlx::query(
+        "INSERT INTO webhook_events (webhook, folder, uid, kind, identificativo, received_at, \
+         attempts, next_attempt) \
+         SELECT id, ?2, ?3, ?4, ?5, ?6, 0, ?6 FROM webhooks WHERE mailbox = ?1 ORDER BY id",
+    )
+    .bind(&mailbox)
+    .bind(folder)
+    .bind(i64::from(uid))
+    .bind(kind)
+    .bind(&m.identificativo)
+    .bind(received_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        db_err(
+            e,
+            format_args!("queueing the webhook events of {mailbox}/{folder}/{uid}"),
+        )
+    })?;
     Ok(())
 }
 
@@ -211,5 +293,66 @@ impl Api for SqliteStore {
             .await
             .map_err(|e| db_err(e, format_args!("deleting webhook {id} of {mailbox}")))?;
         expect_row(done, || format!("webhook {id} of {mailbox}"))
+    }
+
+    async fn claim_webhook_events(
+        &self,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>> {
+        let mut tx = self.write("claim_webhook_events").await?;
+        let rows: Vec<WebhookEventRow> = sqlx::query_as(&format!(
+            "{EVENT_COLUMNS} WHERE e.next_attempt <= ?1 ORDER BY e.next_attempt, e.id LIMIT ?2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading the due webhook events"))?;
+        for row in &rows {
+            sqlx::query("UPDATE webhook_events SET next_attempt = ?1 WHERE id = ?2")
+                .bind(until)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, format_args!("claiming webhook event {}", row.id)))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing a claim of webhook events"))?;
+        rows.into_iter().map(WebhookEvent::try_from).collect()
+    }
+
+    async fn webhook_event_delivered(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM webhook_events WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| db_err(e, format_args!("deleting delivered webhook event {id}")))?;
+        Ok(())
+    }
+
+    async fn webhook_event_failed(
+        &self,
+        id: i64,
+        next_attempt: Option<i64>,
+        error: &str,
+    ) -> Result<()> {
+        let query = match next_attempt {
+            Some(at) => sqlx::query(
+                "UPDATE webhook_events SET attempts = attempts + 1, next_attempt = ?2, \
+                 last_error = ?3 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(error),
+            None => sqlx::query("DELETE FROM webhook_events WHERE id = ?1").bind(id),
+        };
+        query
+            .execute(&self.writer)
+            .await
+            .map_err(|e| db_err(e, format_args!("recording a failure of webhook event {id}")))?;
+        Ok(())
     }
 }

@@ -464,12 +464,12 @@ impl Mailboxes for SqliteStore {
 
 /// Stores one message of a batch under the next UID of its folder (created if missing, at
 /// the batch's instant) and counts its size unless it went to the archive. No quota check:
-/// the engine decides what to deliver.
+/// the engine decides what to deliver. Returns the message's UID.
 pub(super) async fn deliver(
     conn: &mut SqliteConnection,
     m: &NewMessage,
     received_at: i64,
-) -> Result<()> {
+) -> Result<u32> {
     let mailbox = m.mailbox.to_ascii_lowercase();
     let folder = folder_name(&m.folder)?;
     if uidvalidity(conn, &mailbox, folder).await?.is_none() {
@@ -484,11 +484,11 @@ pub(super) async fn deliver(
         kind: m.kind.as_deref(),
         identificativo: m.identificativo.as_deref(),
     };
-    store_message(conn, &mailbox, folder, &incoming).await?;
+    let uid = store_message(conn, &mailbox, folder, &incoming).await?;
     if !is_archive(folder) {
         change_used(conn, &mailbox, to_i64(m.size, "message size")?).await?;
     }
-    Ok(())
+    Ok(uid)
 }
 
 /// Records that the box's 90 % quota warning was delivered (part of a batch).

@@ -8,15 +8,21 @@
 //! `localhost`), for a receiver on the same machine and for tests; nothing else, so that a
 //! key cannot make the gestore post in clear across a network.
 //!
-//! [`avvia`] starts the dispatcher: it listens to [`Engine::changes`] and, for a box with
-//! webhooks, announces every PEC message (kind set) with a UID beyond its cursor. Cursors
-//! live in memory: at start (and for a webhook seen for the first time) only messages
-//! received from that instant on are announced, so what lands while the process is down is
-//! never announced — the client catches up with `GET /api/v1/messages?since_uid=`. A
-//! delivery is retried with backoff ([`RITENTATIVI`]) in its own task: a slow or dead
-//! receiver never holds up mail nor the other webhooks.
+//! Events go through an outbox kept by the store: the batch that delivers a PEC message
+//! (kind set) into a box with webhooks adds one pending event per webhook in the same
+//! transaction, so an event exists exactly when its delivery committed — what lands while
+//! the dispatcher is down, or across a crash, is announced once it runs again. [`avvia`]
+//! starts the dispatcher: woken by [`Engine::changes`] or every [`INTERVALLO`] (for
+//! retries), it claims the due events (pushing them [`IN_VOLO`] ahead, so that no event is
+//! posted twice at once, not even by a second process) and posts each in a task of its own:
+//! a slow or dead receiver never holds up mail nor the other webhooks. A posted event is
+//! deleted; a failed one is due again after the next pause of [`RITENTATIVI`], and given up
+//! (deleted, logged at error level) once they are spent. Deleting a webhook drops its events.
+//!
+//! Delivery is at least once: a crash between a post and its recording posts the event
+//! again, so receivers dedupe on `(mailbox, folder, uid)`; a client that missed an event
+//! given up catches up with `GET /api/v1/messages?since_uid=`.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +34,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use serde::{Deserialize, Serialize};
-use store::{StoredMessage, Webhook};
+use store::{Webhook, WebhookEvent};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
@@ -48,6 +54,13 @@ pub const RITENTATIVI: [Duration; 4] = [
 
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the dispatcher looks for due events when no message arrives (for retries).
+const INTERVALLO: Duration = Duration::from_secs(2);
+/// Events taken at a time: a backlog drains by this many per wake-up.
+const LOTTO: u32 = 100;
+/// How long a taken event stays hidden from other takers: well beyond a post's [`TIMEOUT`].
+/// A process that dies mid-post leaves its events to be taken again after this.
+const IN_VOLO: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NuovoWebhook {
@@ -210,139 +223,108 @@ pub async fn avvia(engine: Arc<Engine>, stop: impl std::future::Future<Output = 
         Err(e) => return tracing::error!(error = %e, "webhooks disabled: no HTTP client"),
     };
     let mut changes = engine.changes();
-    let mut d = Dispatcher {
-        started: engine.clock().now().timestamp().as_second(),
-        cursori: HashMap::new(),
-        caselle: HashSet::new(),
-        http,
-        engine,
-    };
+    let mut tick = tokio::time::interval(INTERVALLO);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
     loop {
-        let boxes = tokio::select! {
+        tokio::select! {
             _ = &mut stop => return,
-            change = changes.recv() => match change {
-                Ok(mailbox) => vec![mailbox],
-                // Missed some: look again at every box we know has webhooks.
-                Err(RecvError::Lagged(_)) => d.known_boxes(),
-                Err(RecvError::Closed) => return,
+            change = changes.recv() => if let Err(RecvError::Closed) = change {
+                return;
             },
-        };
-        for mailbox in boxes {
-            if let Err(e) = d.scan(&mailbox).await {
-                tracing::warn!(%mailbox, error = %e, "webhooks: reading the box failed");
-            }
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = prendi_dovuti(&engine, &http).await {
+            tracing::warn!(error = %e, "webhooks: taking the due events failed");
         }
     }
 }
 
-struct Dispatcher {
-    engine: Arc<Engine>,
-    http: reqwest::Client,
-    /// When the dispatcher started: a webhook with no cursor yet hears of messages received
-    /// since then (or since its creation, if later).
-    started: i64,
-    /// (webhook id, folder) → the highest UID announced.
-    cursori: HashMap<(i64, String), u32>,
-    /// The boxes seen with webhooks.
-    caselle: HashSet<String>,
+/// Claims up to [`LOTTO`] due events and posts each in a task of its own.
+async fn prendi_dovuti(engine: &Arc<Engine>, http: &reqwest::Client) -> store::Result<()> {
+    let now = engine.clock().now().timestamp().as_second();
+    let eventi = engine
+        .store()
+        .claim_webhook_events(now, now + secondi(IN_VOLO), LOTTO)
+        .await?;
+    for evento in eventi {
+        tokio::spawn(consegna(engine.clone(), http.clone(), evento));
+    }
+    Ok(())
 }
 
-impl Dispatcher {
-    fn known_boxes(&self) -> Vec<String> {
-        self.caselle.iter().cloned().collect()
-    }
-
-    async fn scan(&mut self, mailbox: &str) -> Result<(), store::StoreError> {
-        let store = self.engine.store().clone();
-        let hooks = store.webhooks(mailbox).await?;
-        if hooks.is_empty() {
-            return Ok(());
-        }
-        self.caselle.insert(mailbox.to_string());
-        for folder in store.folders(mailbox).await? {
-            let messages = store.messages(mailbox, &folder).await?;
-            for hook in &hooks {
-                let from = self.started.max(hook.created_at);
-                let cursor = self.cursori.get(&(hook.id, folder.clone())).copied();
-                let nuovi: Vec<&StoredMessage> = messages
-                    .iter()
-                    .filter(|m| m.kind.is_some())
-                    .filter(|m| match cursor {
-                        Some(c) => m.uid > c,
-                        None => m.received_at >= from,
-                    })
-                    .collect();
-                let last = messages
-                    .last()
-                    .map_or(0, |m| m.uid)
-                    .max(cursor.unwrap_or(0));
-                self.cursori.insert((hook.id, folder.clone()), last);
-                for m in nuovi {
-                    self.consegna(hook, m);
+/// One try of `evento`, then its outcome recorded: delivered, due again after the next pause
+/// of [`RITENTATIVI`], or given up once they are spent.
+async fn consegna(engine: Arc<Engine>, http: reqwest::Client, evento: WebhookEvent) {
+    let store = engine.store();
+    let timestamp = engine.clock().now().timestamp().as_second();
+    let segnato = match posta(&http, &evento, &timestamp.to_string()).await {
+        Ok(()) => store.webhook_event_delivered(evento.id).await,
+        Err(e) => {
+            let pausa = usize::try_from(evento.attempts)
+                .ok()
+                .and_then(|n| RITENTATIVI.get(n));
+            let (url, uid, tentativo) = (&evento.webhook.url, evento.uid, evento.attempts);
+            match pausa {
+                Some(_) => {
+                    tracing::warn!(%url, uid, tentativo, error = %e, "webhook delivery failed")
                 }
+                None => tracing::error!(
+                    %url, mailbox = %evento.webhook.mailbox, folder = %evento.folder, uid,
+                    error = %e, "webhook delivery given up"
+                ),
             }
+            let next = pausa.map(|p| timestamp + secondi(*p));
+            store
+                .webhook_event_failed(evento.id, next, &format!("{e:#}"))
+                .await
         }
-        Ok(())
+    };
+    if let Err(e) = segnato {
+        tracing::error!(
+            id = evento.id, error = %e,
+            "webhook event outcome not recorded: it will be posted again"
+        );
     }
+}
 
-    /// Posts the event of `m` to `hook` in a task of its own, retrying with backoff.
-    fn consegna(&self, hook: &Webhook, m: &StoredMessage) {
-        let kind = m.kind.clone().unwrap_or_default();
-        let evento = Evento {
-            event: if matches!(kind.as_str(), "posta-certificata" | "anomalia") {
-                "busta"
-            } else {
-                "ricevuta"
-            }
-            .to_string(),
-            mailbox: m.mailbox.clone(),
-            folder: m.folder.clone(),
-            uid: m.uid,
-            kind,
-            identificativo: m.identificativo.clone(),
-            at: rfc3339(m.received_at),
-        };
-        let http = self.http.clone();
-        let engine = self.engine.clone();
-        let hook = hook.clone();
-        tokio::spawn(async move {
-            let body = match serde_json::to_vec(&evento) {
-                Ok(b) => b,
-                Err(e) => return tracing::error!(error = %e, "webhook event not encoded"),
-            };
-            for (tentativo, pausa) in std::iter::once(Duration::ZERO)
-                .chain(RITENTATIVI)
-                .enumerate()
-            {
-                tokio::time::sleep(pausa).await;
-                let timestamp = engine.clock().now().timestamp().as_second().to_string();
-                match posta(&http, &hook, &timestamp, &body).await {
-                    Ok(()) => return,
-                    Err(e) => tracing::warn!(
-                        url = %hook.url, tentativo, error = %e, "webhook delivery failed"
-                    ),
-                }
-            }
-            tracing::error!(url = %hook.url, uid = evento.uid, "webhook delivery given up");
-        });
+fn secondi(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// What `evento` says to its receiver.
+fn evento_json(evento: &WebhookEvent) -> Evento {
+    Evento {
+        event: if matches!(evento.kind.as_str(), "posta-certificata" | "anomalia") {
+            "busta"
+        } else {
+            "ricevuta"
+        }
+        .to_string(),
+        mailbox: evento.webhook.mailbox.clone(),
+        folder: evento.folder.clone(),
+        uid: evento.uid,
+        kind: evento.kind.clone(),
+        identificativo: evento.identificativo.clone(),
+        at: rfc3339(evento.received_at),
     }
 }
 
 /// One try of a delivery: Ok on a 2xx answer.
 async fn posta(
     http: &reqwest::Client,
-    hook: &Webhook,
+    evento: &WebhookEvent,
     timestamp: &str,
-    body: &[u8],
 ) -> anyhow::Result<()> {
-    let signature = firma(&hook.secret, timestamp, body)?;
+    let body = serde_json::to_vec(&evento_json(evento))?;
+    let hook = &evento.webhook;
+    let signature = firma(&hook.secret, timestamp, &body)?;
     let res = http
         .post(&hook.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("X-Pecora-Timestamp", timestamp)
         .header("X-Pecora-Signature", signature)
-        .body(body.to_vec())
+        .body(body)
         .send()
         .await?;
     anyhow::ensure!(res.status().is_success(), "answered {}", res.status());

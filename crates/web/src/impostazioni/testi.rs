@@ -8,6 +8,8 @@ use crate::i18n::Lang;
 
 pub struct Testi {
     pub titolo: &'static str,
+    /// The link to the REST API's keys (`/impostazioni/api`).
+    pub chiavi_api: &'static str,
     pub salva: &'static str,
     pub salvato: &'static str,
     pub sola_lettura: &'static str,
@@ -141,6 +143,7 @@ impl Testi {
 
 pub static IT: Testi = Testi {
     titolo: "Impostazioni",
+    chiavi_api: "Chiavi per l'API dei sistemi di protocollo",
     salva: "Salva",
     salvato: "Impostazione salvata.",
     sola_lettura: "Il tuo ruolo di delegato consente di vedere queste impostazioni, non di modificarle.",
@@ -220,6 +223,7 @@ pub static IT: Testi = Testi {
 
 pub static EN: Testi = Testi {
     titolo: "Settings",
+    chiavi_api: "Keys for the protocol systems' API",
     salva: "Save",
     salvato: "Setting saved.",
     sola_lettura: "Your delegate role lets you see these settings, not change them.",
