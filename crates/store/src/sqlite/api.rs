@@ -301,6 +301,19 @@ impl Api for SqliteStore {
         until: i64,
         limit: u32,
     ) -> Result<Vec<WebhookEvent>> {
+        // The dispatcher asks on every change of any box and every few seconds: look with a
+        // reader first, so that, with nothing due (most of the time, and always without
+        // webhooks), the writer that deliveries need is never taken.
+        let due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE next_attempt <= ?1)",
+        )
+        .bind(now)
+        .fetch_one(&self.readers)
+        .await
+        .map_err(db("looking for due webhook events"))?;
+        if !due {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write("claim_webhook_events").await?;
         let rows: Vec<WebhookEventRow> = sqlx::query_as(&format!(
             "{EVENT_COLUMNS} WHERE e.next_attempt <= ?1 ORDER BY e.next_attempt, e.id LIMIT ?2"
