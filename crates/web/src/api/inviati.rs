@@ -4,8 +4,7 @@
 //! a 404, whoever sent it.
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use engine::cronologia::{Cronologia, Ricevuta};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,6 +13,7 @@ use super::chiave::Chiave;
 use super::errore::{ApiError, Errore, Percorso};
 use super::messaggi::{eml, rfc3339};
 use crate::WebState;
+use crate::webmail::download;
 
 /// A receipt (or the copy of the message as sent) in the box.
 #[derive(Debug, Serialize, ToSchema)]
@@ -209,25 +209,9 @@ pub async fn fascicolo(
         .fascicolo(&who.principal.mailbox, &identificativo)
         .await?
         .ok_or_else(|| ApiError::not_found("sent message"))?;
-    let name: String = identificativo
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"fascicolo-{name}.zip\""),
-            ),
-        ],
+    Ok(download(
         zip,
-    )
-        .into_response())
+        "application/zip",
+        &format!("fascicolo-{identificativo}.zip"),
+    ))
 }

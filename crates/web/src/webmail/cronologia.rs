@@ -12,8 +12,8 @@ use axum::routing::get;
 use engine::cronologia::{Cronologia, Ricevuta};
 use serde::Deserialize;
 
+use super::download;
 use super::scrivi::Testi;
-use super::{download, file_name};
 use crate::WebState;
 use crate::error::{WebError, render};
 use crate::i18n::Lang;
@@ -144,6 +144,6 @@ async fn fascicolo(
     Ok(download(
         zip,
         "application/zip",
-        &format!("fascicolo-{}.zip", file_name(&q.id)),
+        &format!("fascicolo-{}.zip", q.id),
     ))
 }

@@ -379,7 +379,9 @@ async fn allegato(
     Ok(download(bytes, "application/octet-stream", &nome))
 }
 
-fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+/// A download response: `name` goes into `Content-Disposition` both as a safe ASCII
+/// `filename` and, percent-encoded, as `filename*`. The REST API's downloads use it too.
+pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let disposition = format!(
         "attachment; filename=\"{}\"; filename*=UTF-8''{}",
         file_name(name),
