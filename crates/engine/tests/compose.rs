@@ -158,6 +158,36 @@ async fn an_unknown_recipient_gets_a_mancata_consegna() {
     assert_eq!(stato(ANNA_DUE).esito, Esito::Consegnata);
 }
 
+/// The 12- and 24-hour timers (spec §4.4) on a busta that never gets an answer: the
+/// recipient waits, is warned about at 12 hours, and counts as scaduta at 24.
+#[tokio::test]
+async fn a_recipient_that_never_answers_times_out_in_the_timeline() {
+    let (g, clock) = network().await;
+    let id = send(&g, &bozza(&[ANNA_DUE], &[]), None).await;
+    // No relay: the busta never reaches Due, so neither presa in carico nor consegna come.
+    let esito = |c: &engine::cronologia::Cronologia| c.destinatari[0].esito;
+    let c = g[0].engine.cronologia(MARIO, &id).await.unwrap().unwrap();
+    assert_eq!(esito(&c), Esito::InAttesa, "{c:?}");
+
+    clock.advance(jiff::SignedDuration::from_hours(13));
+    g[0].engine.tick_timers().await.unwrap();
+    let c = g[0].engine.cronologia(MARIO, &id).await.unwrap().unwrap();
+    assert_eq!(esito(&c), Esito::InAttesa, "{c:?}");
+    assert!(
+        c.destinatari[0]
+            .eventi
+            .iter()
+            .any(|e| e.tipo == "preavviso-errore-consegna-12h"),
+        "{c:?}"
+    );
+
+    clock.advance(jiff::SignedDuration::from_hours(12));
+    g[0].engine.tick_timers().await.unwrap();
+    let c = g[0].engine.cronologia(MARIO, &id).await.unwrap().unwrap();
+    assert_eq!(esito(&c), Esito::Scaduta, "{c:?}");
+    assert!(!c.in_corso(), "{c:?}");
+}
+
 #[tokio::test]
 async fn an_idempotent_repeat_sends_once() {
     let (g, _clock) = network().await;
