@@ -325,7 +325,12 @@ impl Engine {
                 Some(k) => {
                     let chi = l.riguarda();
                     let nome = match chi.as_slice() {
-                        [uno] => format!("{:02}-{}-{}.eml", ricevute.len() + 1, k.slug(), uno),
+                        [uno] => format!(
+                            "{:02}-{}-{}.eml",
+                            ricevute.len() + 1,
+                            k.slug(),
+                            crate::nome_file(uno)
+                        ),
                         _ => format!("{:02}-{}.eml", ricevute.len() + 1, k.slug()),
                     };
                     file(&nome, &l.raw)?;

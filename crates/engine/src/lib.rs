@@ -279,6 +279,26 @@ pub(crate) fn test_mailbox(kind: store::MailboxKind, quota: u64, used: u64) -> s
     }
 }
 
+/// `s` made safe as one file name wherever a name taken from a message ends up: an entry of
+/// the evidence bundle, a file written by the CLI, a `Content-Disposition` header. Letters,
+/// digits and `-_.@+` stay; anything else (path separators, quotes, spaces, control and
+/// non-ASCII characters) becomes `_`; leading dots go, so neither `..` nor a hidden file can
+/// come out; at most 120 characters; never empty.
+pub fn nome_file(s: &str) -> String {
+    let safe: String = s
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || "-_.@+".contains(c) => c,
+            _ => '_',
+        })
+        .take(120)
+        .collect();
+    match safe.trim_start_matches('.') {
+        "" => "_".into(),
+        rest => rest.into(),
+    }
+}
+
 /// The lowercase domain of an address (empty if it has none).
 pub fn domain_of(address: &str) -> String {
     address

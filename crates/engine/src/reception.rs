@@ -85,11 +85,8 @@ impl Engine {
         let origin = self.origin(raw);
         let read = pec::classify(raw);
         let result = match (&origin.listed, read) {
-            (Some(provider), Ok(c)) if c.kind == Some(Kind::PostaCertificata) => {
-                self.busta(env, raw, c, provider).await
-            }
-            (Some(_), Ok(c)) if c.kind.is_some_and(|k| k != Kind::Anomalia) => {
-                self.ricevuta(env, raw, c).await
+            (Some(provider), Ok(c)) if c.kind.is_some_and(|k| k != Kind::Anomalia) => {
+                self.certificato(env, raw, c, provider).await
             }
             (Some(_), Ok(_)) => {
                 let why = "messaggio firmato da un gestore ma non conforme alle regole tecniche";
@@ -101,13 +98,80 @@ impl Engine {
             }
             (None, _) => self.anomalia(env, raw, &origin.problem, false).await,
         };
-        match result {
-            // Already processed: the peer is retrying a transaction we committed.
-            Err(EngineError::Store(StoreError::Duplicate(key))) => {
-                Ok(Received::Accepted(format!("already processed ({key})")))
-            }
-            other => other,
+        already_processed(result)
+    }
+
+    /// A busta, ricevuta or avviso whose signature holds. The signature proves what the
+    /// gestore certified, not to whom this transaction brings it: a busta copied out of a
+    /// mailbox and sent again to other addresses still verifies. So it is served as PEC only
+    /// for the recipients its signed content names as addressees ([`destinatario_legittimo`]),
+    /// and only when the signing gestore manages the domains it speaks for
+    /// ([`Engine::fuori_competenza`]) and its outer header fields agree with the signed content
+    /// (`Classified::discordanze`); the other recipients get it as what it then is for them,
+    /// mail of uncertain origin, by their box's ordinary-mail policy.
+    async fn certificato(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        c: Classified,
+        provider: &index::Provider,
+    ) -> Result<Received, EngineError> {
+        let (Some(kind), Some(d)) = (c.kind, &c.daticert) else {
+            let why = "messaggio firmato da un gestore ma senza daticert.xml";
+            return self.anomalia(env, raw, why, true).await;
+        };
+        if !c.discordanze.is_empty() {
+            let why = format!(
+                "intestazioni della busta diverse dal contenuto firmato: {}",
+                c.discordanze.join("; ")
+            );
+            return self.anomalia(env, raw, &why, true).await;
         }
+        if let Some(why) = fuori_competenza(kind, d, provider) {
+            return self.anomalia(env, raw, &why, true).await;
+        }
+        let receipt_box = self.mail_receipt();
+        let (named, others): (Vec<String>, Vec<String>) = env
+            .rcpt_to
+            .iter()
+            .cloned()
+            .partition(|r| destinatario_legittimo(kind, d, r, receipt_box.as_deref()));
+        let served = match named.is_empty() {
+            true => None,
+            false => {
+                let env = Envelope {
+                    mail_from: env.mail_from.clone(),
+                    rcpt_to: named,
+                };
+                Some(already_processed(match kind {
+                    Kind::PostaCertificata => self.busta(&env, raw, c, provider).await,
+                    _ => self.ricevuta(&env, raw, c).await,
+                })?)
+            }
+        };
+        if others.is_empty() {
+            return Ok(served.unwrap_or(Received::Refused("no recipients".into())));
+        }
+        let why = format!(
+            "{} firmata da {} che non è indirizzata a questo destinatario",
+            kind.titolo(),
+            provider.name
+        );
+        let env = Envelope {
+            mail_from: env.mail_from.clone(),
+            rcpt_to: others,
+        };
+        let rest = already_processed(self.anomalia(&env, raw, &why, false).await)?;
+        Ok(served.unwrap_or(rest))
+    }
+
+    /// Our own `mailReceipt` (the service mailbox prese in carico and rilevazioni virus are
+    /// sent to), as the index lists it for our domain.
+    fn mail_receipt(&self) -> Option<String> {
+        self.index
+            .current()
+            .provider_by_domain(&self.settings.gestore.dominio)
+            .map(|p| p.mail_receipt.clone())
     }
 
     /// Checks the top-level signature of `raw` against the trust store and the provider
@@ -208,7 +272,8 @@ impl Engine {
             Verdict::Clean => None,
             Verdict::Infected(name) => Some(name),
         };
-        let (to, cc) = to_and_cc(raw);
+        // To or Cc as the signed original has them (spec §3.9: the variant per recipient).
+        let (to, cc) = to_and_cc(postacert);
         let raw_blob = self.store.put(raw).await?;
         if let Some(virus) = &infected {
             // Not delivered; kept 30 months by us, who found it (spec §3.7, §8.4).
@@ -587,6 +652,73 @@ where
             other => return other,
         }
     }
+}
+
+/// A transaction that fails on an idempotency key taken before was processed already: the
+/// peer is retrying a transaction we committed and never heard our reply to.
+fn already_processed(result: Result<Received, EngineError>) -> Result<Received, EngineError> {
+    match result {
+        Err(EngineError::Store(StoreError::Duplicate(key))) => {
+            Ok(Received::Accepted(format!("already processed ({key})")))
+        }
+        other => other,
+    }
+}
+
+/// Whether `rcpt` is one this PEC object is addressed to by its signed content: a busta to
+/// the recipients daticert lists (spec §3.4: RCPT TO are the original recipients, and the
+/// access point allows no Bcc); a presa in carico or rilevazione virus to our `mailReceipt`
+/// (spec §3.5, §3.7); every other ricevuta or avviso to daticert's `mittente` (spec §3.9,
+/// §3.10).
+fn destinatario_legittimo(
+    kind: Kind,
+    d: &pec::Daticert,
+    rcpt: &str,
+    mail_receipt: Option<&str>,
+) -> bool {
+    match kind {
+        Kind::PostaCertificata => d
+            .destinatari
+            .iter()
+            .any(|x| stesso_indirizzo(&x.indirizzo, rcpt)),
+        Kind::PresaInCarico | Kind::RilevazioneVirus => {
+            mail_receipt.is_some_and(|m| stesso_indirizzo(m, rcpt))
+        }
+        _ => stesso_indirizzo(&d.mittente, rcpt),
+    }
+}
+
+/// Why a signed PEC object speaks for a domain its signer does not manage, if it does: the
+/// index lists each gestore's `managedDomains` (spec §4.2 step 5). A receipt about a
+/// recipient (presa in carico, consegna, mancata consegna, rilevazione virus) is issued by
+/// the recipient's gestore, so every address it is about must be in the signer's domains;
+/// everything else (the busta, the accettazione...) by the sender's, so the mittente's must.
+fn fuori_competenza(kind: Kind, d: &pec::Daticert, provider: &index::Provider) -> Option<String> {
+    let manages = |address: &str| {
+        let domain = crate::domain_of(address.trim().trim_matches(['<', '>']));
+        provider
+            .managed_domains
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(&domain))
+    };
+    let about: Vec<&str> = match kind {
+        Kind::PresaInCarico => d.ricezione.iter().map(String::as_str).collect(),
+        Kind::AvvenutaConsegna(_) | Kind::ErroreConsegna | Kind::RilevazioneVirus => {
+            d.consegna.iter().map(String::as_str).collect()
+        }
+        // The busta, and what only the sender's own gestore issues (accettazione, avvisi
+        // di non accettazione, the timeout notices, mancata consegna per virus).
+        _ => vec![d.mittente.as_str()],
+    };
+    let foreign: Vec<&str> = about.into_iter().filter(|a| !manages(a)).collect();
+    (!foreign.is_empty()).then(|| {
+        format!(
+            "{} firmata da {}, che non gestisce il dominio di {}",
+            kind.titolo(),
+            provider.name,
+            foreign.join(", ")
+        )
+    })
 }
 
 /// The addresses in the To: and Cc: of a message.

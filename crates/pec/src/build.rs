@@ -295,21 +295,10 @@ fn compose(t: &Transazione, g: &Gestore, at: &Zoned, s: Spec) -> Draft {
             latin1_part("text/html", testo::html(kind, t, at, &s.dettagli)),
         ],
     );
+    // daticert.xml before postacert.eml, as Aruba, Namirial and Sogei send them (spec §2.5
+    // allows either): clients that take the first daticert.xml they meet, nested ones
+    // included, then read ours and not one inside a forwarded PEC message.
     let mut parts = vec![text];
-    let originale = s.originale.as_deref().unwrap_or_default();
-    if s.originale.is_some() {
-        parts.push(
-            MimePart::new(
-                ContentType::new("message/rfc822").attribute("name", "postacert.eml"),
-                BodyPart::Binary(Cow::Borrowed(originale)),
-            )
-            .header(
-                "Content-Disposition",
-                ContentType::new("inline").attribute("filename", "postacert.eml"),
-            )
-            .transfer_encoding(transfer_encoding(originale)),
-        );
-    }
     let daticert = kind.tipo_daticert().map(|tipo| Daticert {
         tipo,
         errore: s.errore,
@@ -336,6 +325,20 @@ fn compose(t: &Transazione, g: &Gestore, at: &Zoned, s: Spec) -> Draft {
                 "Content-Disposition",
                 ContentType::new("inline").attribute("filename", "daticert.xml"),
             ),
+        );
+    }
+    let originale = s.originale.as_deref().unwrap_or_default();
+    if s.originale.is_some() {
+        parts.push(
+            MimePart::new(
+                ContentType::new("message/rfc822").attribute("name", "postacert.eml"),
+                BodyPart::Binary(Cow::Borrowed(originale)),
+            )
+            .header(
+                "Content-Disposition",
+                ContentType::new("inline").attribute("filename", "postacert.eml"),
+            )
+            .transfer_encoding(transfer_encoding(originale)),
         );
     }
     let mixed = MimePart::new(

@@ -8,9 +8,9 @@
 //! daticert), and an anomalia wrapping a busta (classified recursively). Identification uses
 //! `X-Ricevuta`/`X-Trasporto` and daticert, never the subject or the human text (spec §14.3).
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 
-use crate::checks::indirizzi;
+use crate::checks::{indirizzi, stesso_indirizzo};
 use crate::daticert::{Daticert, DaticertError, Destinatario, Errore, TipoDaticert, TipoRicevuta};
 use crate::errori::scadenza_da_errore_esteso;
 use crate::kind::Kind;
@@ -74,70 +74,141 @@ pub struct Classified {
     pub signed: bool,
     /// Deviations from the spec that were tolerated.
     pub warnings: Vec<String>,
+    /// Where the header fields that the signature does not cover disagree with the signed
+    /// content (see [`discordanze`]): a busta whose outer fields were rewritten on the way.
+    pub discordanze: Vec<String>,
+}
+
+impl Classified {
+    /// The sender and subject a message list shows for this PEC object, taken only from what
+    /// its signature covers, since its `From:` and `Subject:` are not (spec §2.2): for a busta,
+    /// daticert's `mittente` and `POSTA CERTIFICATA: ` with the carried original's subject;
+    /// for a ricevuta or avviso, daticert's `gestore-emittente` and the kind's prefix with
+    /// `oggetto`. `None` for ordinary mail and anomalie (whose content is not certified).
+    pub fn intestazione_firmata(&self) -> Option<(String, String)> {
+        let (kind, d) = (self.kind?, self.daticert.as_ref()?);
+        match kind {
+            Kind::Anomalia => None,
+            Kind::PostaCertificata => {
+                let orig = MessageParser::default().parse_headers(self.originale.as_deref()?)?;
+                let subject = orig.subject().unwrap_or_default();
+                Some((
+                    d.mittente.clone(),
+                    format!("{}{subject}", kind.subject_prefix()),
+                ))
+            }
+            _ => Some((
+                d.gestore_emittente.clone(),
+                format!(
+                    "{}{}",
+                    kind.subject_prefix(),
+                    d.oggetto.as_deref().unwrap_or_default()
+                ),
+            )),
+        }
+    }
 }
 
 /// Reads a message as PEC. Ordinary mail is `Ok` with `kind: None`; a message that claims to be
 /// PEC but is malformed is an `Err` (the reception point turns it into an anomalia).
 pub fn classify(raw: &[u8]) -> Result<Classified, ClassifyError> {
+    let mut lettura = classify_all(raw);
+    match (lettura.letto, lettura.errori.is_empty()) {
+        (Some(c), true) => Ok(c),
+        _ => Err(lettura
+            .errori
+            .drain(..)
+            .next()
+            .unwrap_or(ClassifyError::NotAMessage)),
+    }
+}
+
+/// Everything that could be read of a message, and every reason it is not a correct PEC
+/// object: what `pecora verify` reports on a damaged or tampered file.
+#[derive(Debug)]
+pub struct Lettura {
+    /// `None` only when the bytes are not a message at all. Otherwise as much as could be
+    /// read: the kind its headers claim, the daticert when it parses, the carried original.
+    pub letto: Option<Classified>,
+    /// Empty when the message was read as a whole ([`classify`] is then `Ok`).
+    pub errori: Vec<ClassifyError>,
+}
+
+/// Reads a message as far as it can be read, collecting every problem instead of stopping at
+/// the first.
+pub fn classify_all(raw: &[u8]) -> Lettura {
     classify_at(raw, 0)
 }
 
-fn classify_at(raw: &[u8], depth: usize) -> Result<Classified, ClassifyError> {
+fn classify_at(raw: &[u8], depth: usize) -> Lettura {
+    let mut errori = Vec::new();
+    let letto = read_at(raw, depth, &mut errori);
+    Lettura { letto, errori }
+}
+
+fn read_at(raw: &[u8], depth: usize, errori: &mut Vec<ClassifyError>) -> Option<Classified> {
     if depth > MAX_NESTING {
-        return Err(ClassifyError::TooDeep);
+        errori.push(ClassifyError::TooDeep);
+        return None;
     }
-    if mime::fields(raw).is_empty() {
-        return Err(ClassifyError::NotAMessage);
-    }
-    let msg = MessageParser::default()
-        .parse(raw)
-        .ok_or(ClassifyError::NotAMessage)?;
+    let msg = match mime::fields(raw).is_empty() {
+        true => None,
+        false => MessageParser::default().parse(raw),
+    };
+    let Some(msg) = msg else {
+        errori.push(ClassifyError::NotAMessage);
+        return None;
+    };
     let h = pec_headers(raw, &msg);
     let mut warnings = Vec::new();
 
     let (daticert_part, originale, signed) = pec_parts(&msg);
-    let daticert = match daticert_part {
-        Some(bytes) => Some(Daticert::from_xml(&bytes)?),
-        None => None,
-    };
+    let daticert = daticert_part.and_then(|bytes| {
+        Daticert::from_xml(&bytes)
+            .map_err(|e| errori.push(e.into()))
+            .ok()
+    });
 
+    let mut ricevuta = |value: &str, d: Option<&Daticert>| {
+        kind_of_ricevuta(value, &h, d, originale.as_deref())
+            .map_err(|e| errori.push(e))
+            .ok()
+    };
     let kind = match (&h.x_trasporto, &h.x_ricevuta) {
-        (Some(t), _) => Some(match t.as_str() {
-            "posta-certificata" => Kind::PostaCertificata,
-            "errore" => Kind::Anomalia,
+        (Some(t), _) => match t.as_str() {
+            "posta-certificata" => Some(Kind::PostaCertificata),
+            "errore" => Some(Kind::Anomalia),
             _ => {
-                return Err(ClassifyError::UnknownValue {
+                errori.push(ClassifyError::UnknownValue {
                     header: "X-Trasporto",
                     value: t.clone(),
                 });
+                None
             }
-        }),
-        (None, Some(r)) => Some(kind_of_ricevuta(
-            r,
-            &h,
-            daticert.as_ref(),
-            originale.as_deref(),
-        )?),
+        },
+        (None, Some(r)) => ricevuta(r, daticert.as_ref()),
         (None, None) => match &daticert {
             Some(d) => {
                 warnings.push(
                     "no X-Ricevuta or X-Trasporto header: kind taken from daticert.xml".into(),
                 );
-                let tipo = d.tipo.as_str().to_string();
-                Some(match d.tipo {
-                    TipoDaticert::PostaCertificata => Kind::PostaCertificata,
-                    _ => kind_of_ricevuta(&tipo, &h, Some(d), originale.as_deref())?,
-                })
+                match d.tipo {
+                    TipoDaticert::PostaCertificata => Some(Kind::PostaCertificata),
+                    _ => ricevuta(d.tipo.as_str(), Some(d)),
+                }
             }
             None => None,
         },
     };
 
+    let mut discordanze = Vec::new();
     if let Some(k) = kind {
         match (k.tipo_daticert(), &daticert) {
-            (Some(_), None) => return Err(ClassifyError::MissingDaticert { kind: k.slug() }),
+            // A daticert that did not parse was reported above.
+            (Some(_), None) if daticert_part_present(&msg) => {}
+            (Some(_), None) => errori.push(ClassifyError::MissingDaticert { kind: k.slug() }),
             (Some(expected), Some(d)) if expected != d.tipo => {
-                return Err(ClassifyError::Inconsistent {
+                errori.push(ClassifyError::Inconsistent {
                     header: format!("{}: {}", k.header().name(), k.header().value()),
                     daticert: d.tipo.as_str(),
                 });
@@ -151,24 +222,38 @@ fn classify_at(raw: &[u8], depth: usize) -> Result<Classified, ClassifyError> {
         if !signed {
             warnings.push("no multipart/signed entity".into());
         }
+        if let Some(d) = &daticert {
+            match k {
+                Kind::PostaCertificata => {
+                    discordanze = discordanze_busta(&msg, &h, d, originale.as_deref());
+                }
+                _ => warnings.extend(oggetto_ricevuta(k, &h, d)),
+            }
+        }
     }
 
     let inner = match (kind, &originale) {
-        (Some(Kind::Anomalia), Some(o)) => match classify_at(o, depth + 1) {
-            Ok(c) if c.kind.is_some() => Some(Box::new(c)),
-            Ok(_) => None,
-            Err(ClassifyError::TooDeep) => return Err(ClassifyError::TooDeep),
-            Err(e) => {
-                warnings.push(format!(
-                    "wrapped message claims to be PEC but is not readable: {e}"
-                ));
-                None
+        (Some(Kind::Anomalia), Some(o)) => {
+            let nested = classify_at(o, depth + 1);
+            match (nested.letto, nested.errori.into_iter().next()) {
+                (_, Some(ClassifyError::TooDeep)) => {
+                    errori.push(ClassifyError::TooDeep);
+                    None
+                }
+                (_, Some(e)) => {
+                    warnings.push(format!(
+                        "wrapped message claims to be PEC but is not readable: {e}"
+                    ));
+                    None
+                }
+                (Some(c), None) if c.kind.is_some() => Some(Box::new(c)),
+                _ => None,
             }
-        },
+        }
         _ => None,
     };
 
-    Ok(Classified {
+    Some(Classified {
         kind,
         headers: h,
         daticert,
@@ -176,7 +261,109 @@ fn classify_at(raw: &[u8], depth: usize) -> Result<Classified, ClassifyError> {
         inner,
         signed,
         warnings,
+        discordanze,
     })
+}
+
+/// Whether the message has a `daticert.xml` part at all (parsed or not).
+fn daticert_part_present(msg: &Message) -> bool {
+    pec_parts(msg).0.is_some()
+}
+
+/// Where a busta's header fields disagree with what its signature covers. Only the
+/// `multipart/mixed` entity is signed (spec §2.2): `Subject`, `From`, `To`, `Cc` and
+/// `X-TipoRicevuta` travel outside it, so anyone on the way can rewrite them. Each is compared
+/// with the signed value it is built from (spec §3.4): the subject with `POSTA CERTIFICATA: `
+/// and the original's subject, the `Per conto di:` display name with daticert's `mittente`,
+/// `X-TipoRicevuta` with daticert's `ricevuta`, the recipients with the original's `To:` and
+/// `Cc:` (the same parser reads both, so a malformed list the client wrote reads the same on
+/// both sides, as in the real Aruba busta of 2019). A field that is absent is not compared:
+/// an entity cut out of a re-wrapped message has none.
+///
+/// The real buste of Aruba, InfoCert, Namirial and Sogei in `shared/fixtures/real-pec` agree on
+/// every one of these once folding is removed; daticert's `oggetto` is not used, as InfoCert's
+/// differs from the subject it sends.
+fn discordanze_busta(
+    msg: &Message,
+    h: &PecHeaders,
+    d: &Daticert,
+    originale: Option<&[u8]>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let original = originale.and_then(|o| MessageParser::default().parse_headers(o));
+    if let (Some(outer), Some(orig)) = (&h.subject, &original) {
+        let expected = format!(
+            "{}{}",
+            Kind::PostaCertificata.subject_prefix(),
+            orig.subject().unwrap_or_default()
+        );
+        if spazi(outer) != spazi(&expected) {
+            out.push(format!("Subject {outer:?} is not the signed {expected:?}"));
+        }
+    }
+    if let Some(from) = msg.from().and_then(|a| a.first())
+        && let Some(name) = from.name()
+    {
+        let per_conto = name
+            .trim()
+            .get(..13)
+            .filter(|p| p.eq_ignore_ascii_case("per conto di:"))
+            .map(|_| name.trim()[13..].trim());
+        if !per_conto.is_some_and(|a| stesso_indirizzo(a, &d.mittente)) {
+            out.push(format!(
+                "From names {name:?}, not \"Per conto di: {}\"",
+                d.mittente
+            ));
+        }
+    }
+    if let (Some(header), Some(signed)) = (&h.x_tipo_ricevuta, d.ricevuta)
+        && header != signed.as_str()
+    {
+        out.push(format!(
+            "X-TipoRicevuta {header} but the signed daticert asks for {}",
+            signed.as_str()
+        ));
+    }
+    if let Some(orig) = &original
+        && (h.to.is_some() || h.cc.is_some())
+    {
+        let outer = destinatari_di(msg.to(), msg.cc());
+        let signed = destinatari_di(orig.to(), orig.cc());
+        if outer != signed {
+            out.push(format!(
+                "To/Cc name {} but the signed original names {}",
+                outer.join(", "),
+                signed.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// The subject a ricevuta or avviso is built with (the kind's prefix and daticert's
+/// `oggetto`), when its `Subject:` says otherwise. Only a warning: a gestore's subject may
+/// differ in ways the rules leave open, and nothing is decided on it.
+fn oggetto_ricevuta(k: Kind, h: &PecHeaders, d: &Daticert) -> Option<String> {
+    let (outer, oggetto) = (h.subject.as_ref()?, d.oggetto.as_ref()?);
+    let expected = format!("{}{oggetto}", k.subject_prefix());
+    (spazi(outer) != spazi(&expected))
+        .then(|| format!("Subject {outer:?} is not the signed {expected:?}"))
+}
+
+/// `s` with every run of white space (folding included) as one space, trimmed.
+fn spazi(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The addresses of a `To:` and a `Cc:`, lower-cased and sorted.
+fn destinatari_di(to: Option<&Address>, cc: Option<&Address>) -> Vec<String> {
+    let mut all: Vec<String> = indirizzi(to)
+        .into_iter()
+        .chain(indirizzi(cc))
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    all.sort();
+    all
 }
 
 fn kind_of_ricevuta(

@@ -179,9 +179,24 @@ pub(crate) fn plain(kind: Kind, t: &Transazione, at: &Zoned, d: &Dettagli) -> Ve
             }
         }
     }
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
+    latin1(&s)
+}
+
+/// `s` in ISO-8859-1, the charset of the text part (spec §2.5). A character Latin-1 lacks
+/// (a typographic dash or quote, `€`, a letter of another script) is transliterated to ASCII
+/// (`–` to `-`, `“` to `"`, `€` to `EUR`) rather than lost as `?`.
+fn latin1(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => match deunicode::deunicode_char(c) {
+                Some(ascii) if !ascii.is_empty() => out.extend_from_slice(ascii.as_bytes()),
+                _ => out.push(b'?'),
+            },
+        }
+    }
+    out
 }
 
 /// The text/html body, Latin-1 encoded, everything else as character references.
@@ -236,4 +251,20 @@ fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latin1;
+
+    #[test]
+    fn characters_latin1_lacks_are_transliterated_not_lost() {
+        assert_eq!(
+            latin1("n° 42 – “urgente” € 10 … è"),
+            b"n\xb0 42 - \"urgente\" EUR 10 ... \xe8"
+        );
+        // A control character never reaches here (see `clean`); a character with no
+        // transliteration at all still becomes `?`.
+        assert_eq!(latin1("\u{E000}"), b"?");
+    }
 }

@@ -372,3 +372,57 @@ fn holder_receipts_rebuild_from_their_daticert() {
     }
     assert_eq!(rebuilt, 10);
 }
+
+/// The names of the parts of a message's signed `multipart/mixed`, in order.
+fn part_names(raw: &[u8]) -> Vec<String> {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let msg = MessageParser::default().parse(raw).unwrap();
+    msg.parts
+        .iter()
+        .filter_map(|p| p.attachment_name().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn daticert_comes_before_postacert_as_the_major_providers_send_it() {
+    for (kind, draft) in every_kind() {
+        let names = part_names(&draft.unsigned());
+        let daticert = names.iter().position(|n| n == "daticert.xml");
+        let postacert = names.iter().position(|n| n == "postacert.eml");
+        if let (Some(d), Some(p)) = (daticert, postacert) {
+            assert!(d < p, "{kind:?}: {names:?}");
+        }
+    }
+}
+
+#[test]
+fn a_busta_rewritten_outside_its_signature_is_told_apart() {
+    let (t, originale) = transazione();
+    let raw = build::busta_di_trasporto(&t, &gestore(), &at(), &originale).unsigned();
+    let c = classify(&raw).unwrap();
+    assert_eq!(c.discordanze, Vec::<String>::new());
+    let (from, subject) = c.intestazione_firmata().unwrap();
+    assert_eq!(from, "mario.rossi@pec.uno.example");
+    assert_eq!(subject, "POSTA CERTIFICATA: Contratto n° 12 — città");
+
+    let text = String::from_utf8(raw.clone()).unwrap();
+    let edits = [
+        (
+            "Subject: ",
+            "Subject: POSTA CERTIFICATA: Diffida\r\nX-Old: ",
+        ),
+        ("X-TipoRicevuta: completa", "X-TipoRicevuta: breve"),
+        (
+            "Per conto di: mario.rossi@pec.uno.example",
+            "Per conto di: ceo@banca.example",
+        ),
+    ];
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        let edited = text.replacen(from, to, 1);
+        let c = classify(edited.as_bytes()).unwrap();
+        assert_eq!(c.discordanze.len(), 1, "{to}: {:?}", c.discordanze);
+        // The list shows the signed values whatever the outer fields say.
+        assert_eq!(c.intestazione_firmata().unwrap().1, subject);
+    }
+}

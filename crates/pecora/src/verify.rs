@@ -1,8 +1,10 @@
 //! `pecora verify`: what a PEC message is and whether its gestore's signature holds.
 //!
 //! For each file: the kind (from `X-Ricevuta`/`X-Trasporto` and daticert), the PEC headers,
-//! every `daticert.xml` field, the receipt variant, and the signature verdict. The JSON form
-//! (one object per line) is documented in the README.
+//! every `daticert.xml` field, the receipt variant, the signature verdict, and where the outer
+//! header fields disagree with the signed content. A damaged or tampered file is reported as
+//! far as it can be read, with every reason it fails. The JSON form (one object per line) is
+//! documented in the README.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -27,7 +29,7 @@ struct Report {
     kind_name: Option<&'static str>,
     /// completa / breve / sintetica: the receipt type of a busta or a consegna.
     variant: Option<&'static str>,
-    /// Why the file could not be read as PEC.
+    /// Why the file is not a valid PEC object: every reason, joined with "; ".
     error: Option<String>,
     headers: Option<pec::PecHeaders>,
     daticert: Option<DaticertJson>,
@@ -40,6 +42,8 @@ struct Report {
     /// When the top level is not signed but an intermediary (a mailing list, say) wrapped a
     /// signed entity inside: that entity's verdict. Informative: `ok` stays false.
     nested_signature: Option<Verdict>,
+    /// Outer header fields that disagree with the signed content (a rewritten busta).
+    disagreements: Vec<String>,
     warnings: Vec<String>,
 }
 
@@ -148,6 +152,7 @@ fn check(file: &Path, trust: &TrustStore) -> Report {
         inner: None,
         signature: None,
         nested_signature: None,
+        disagreements: Vec::new(),
         warnings: Vec::new(),
     };
     let raw = match std::fs::read(file) {
@@ -158,14 +163,44 @@ fn check(file: &Path, trust: &TrustStore) -> Report {
         }
     };
     let sig = smime::verify(&raw, trust);
-    match pec::classify(&raw) {
-        Ok(c) => fill(&mut report, c),
-        Err(e) => report.error = Some(e.to_string()),
+    let lettura = pec::classify::classify_all(&raw);
+    let mut problems: Vec<String> = lettura.errori.iter().map(ToString::to_string).collect();
+    if let Some(c) = lettura.letto {
+        if c.kind.is_none() && problems.is_empty() {
+            problems.push("not a PEC message (no X-Ricevuta, X-Trasporto or daticert.xml)".into());
+        }
+        fill(&mut report, c);
     }
-    report.ok = report.error.is_none()
-        && sig.signed
-        && sig.signature_valid
-        && (trust.is_empty() || sig.chain_trusted == Some(true));
+    if !report.disagreements.is_empty() {
+        problems.push(format!(
+            "outer header fields disagree with the signed content: {}",
+            report.disagreements.join("; ")
+        ));
+    }
+    let signature_problem = if !sig.signed {
+        Some("not signed".to_string())
+    } else if !sig.signature_valid {
+        Some(format!(
+            "signature invalid{}",
+            sig.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ))
+    } else if !trust.is_empty() && sig.chain_trusted != Some(true) {
+        Some(format!(
+            "signer not trusted{}",
+            sig.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    report.ok = problems.is_empty() && signature_problem.is_none();
+    problems.extend(signature_problem);
+    report.error = (!problems.is_empty()).then(|| problems.join("; "));
     if !sig.signed {
         report.nested_signature = nested_signed_entity(&raw).map(|e| smime::verify(e, trust));
     }
@@ -211,10 +246,7 @@ fn fill(report: &mut Report, c: Classified) {
     });
     report.headers = Some(c.headers);
     report.warnings = c.warnings;
-    if c.kind.is_none() {
-        report.error =
-            Some("not a PEC message (no X-Ricevuta, X-Trasporto or daticert.xml)".into());
-    }
+    report.disagreements = c.discordanze;
 }
 
 fn print_human(o: &mut String, r: &Report) {
@@ -274,6 +306,9 @@ fn print_human(o: &mut String, r: &Report) {
     if let Some(s) = &r.nested_signature {
         let _ = writeln!(o, "  nested signed entity (the top level was re-wrapped):");
         print_signature(o, s);
+    }
+    for d in &r.disagreements {
+        let _ = writeln!(o, "  DISAGREES:  {d}");
     }
     for w in &r.warnings {
         let _ = writeln!(o, "  warning:    {w}");

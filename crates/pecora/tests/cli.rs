@@ -235,6 +235,77 @@ fn verify_fails_on_tampering_forgery_and_untrusted_chains() {
 }
 
 #[test]
+fn verify_reports_a_rewritten_busta_and_what_a_damaged_file_still_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let emls = sample(dir.path());
+    let ca = dir.path().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let busta = emls
+        .iter()
+        .find(|p| p.to_str().unwrap().ends_with("posta-certificata.eml"))
+        .expect("a busta among the samples");
+    let text = String::from_utf8(std::fs::read(busta).unwrap()).unwrap();
+
+    // The subject rewritten outside the signature: the signature still holds, verify fails
+    // and says which field disagrees with what.
+    let at = text.find("\r\nSubject: ").unwrap() + 2;
+    let end = at + text[at..].find("\r\n").unwrap();
+    let mut rewritten = format!(
+        "{}Subject: POSTA CERTIFICATA: Diffida{}",
+        &text[..at],
+        &text[end..]
+    );
+    // Folded continuation lines of the old subject go too.
+    while let Some(rest) = rewritten[at..]
+        .split_once("\r\n")
+        .map(|(_, r)| r.to_string())
+    {
+        if !rest.starts_with([' ', '\t']) {
+            break;
+        }
+        let line_end = at + rewritten[at..].find("\r\n").unwrap();
+        let next_end = line_end + 2 + rest.find("\r\n").unwrap();
+        rewritten.replace_range(line_end..next_end, "");
+    }
+    let file = dir.path().join("rewritten.eml");
+    std::fs::write(&file, &rewritten).unwrap();
+    let out = pecora(&["verify", "--json", "--ca", ca, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["signature"]["signature_valid"], true, "{r}");
+    assert_eq!(r["kind"], "posta-certificata");
+    let disagreements = r["disagreements"].to_string();
+    assert!(disagreements.contains("Diffida"), "{r}");
+    assert!(r["error"].as_str().unwrap().contains("disagree"), "{r}");
+    let human = pecora(&["verify", "--ca", ca, file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("DISAGREES"));
+
+    // daticert.xml broken and the signature with it: the kind the headers claim, the
+    // headers and the signature verdict are still reported, with every reason.
+    let part = text.find("name=\"daticert.xml\"").unwrap();
+    let body = part + text[part..].find("\r\n\r\n").unwrap() + 4;
+    let body_end = body + text[body..].find("\r\n--").unwrap();
+    // base64 of `<postacert tipo="posta-certificata"><broken`
+    let broken = "PHBvc3RhY2VydCB0aXBvPSJwb3N0YS1jZXJ0aWZpY2F0YSI+PGJyb2tlbg==";
+    let damaged = format!("{}{broken}{}", &text[..body], &text[body_end..]);
+    let file = dir.path().join("damaged.eml");
+    std::fs::write(&file, &damaged).unwrap();
+    let out = pecora(&["verify", "--json", "--ca", ca, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["kind"], "posta-certificata", "{r}");
+    assert!(r["headers"]["subject"].is_string(), "{r}");
+    assert_eq!(r["signature"]["signed"], true, "{r}");
+    assert_eq!(r["signature"]["signature_valid"], false, "{r}");
+    let error = r["error"].as_str().unwrap();
+    assert!(
+        error.contains("daticert") && error.contains("signature invalid"),
+        "{error}"
+    );
+}
+
+#[test]
 fn sample_with_given_certificates() {
     let first = tempfile::tempdir().unwrap();
     sample(first.path());
@@ -368,7 +439,16 @@ fn verify_gives_the_manifest_answer_for_real_provider_messages() {
     for (r, (file, ok, kind, canonicalized)) in reports.iter().zip(REAL) {
         assert_eq!(r["ok"], *ok, "{file}: {r}");
         assert_eq!(r["kind"], *kind, "{file}");
-        assert_eq!(r["error"], Value::Null, "{file}");
+        // Unsigned (anonymised) files and the list-wrapped one say why they are not ok.
+        assert_eq!(r["error"].is_null(), *ok, "{file}: {r}");
+        // Only Mailman rewrote the outer header fields (its subject prefix); every real
+        // provider's busta agrees with its signed content.
+        let rewritten = file.ends_with("mailman-wrapped.eml");
+        assert_eq!(
+            r["disagreements"].as_array().unwrap().is_empty(),
+            !rewritten,
+            "{file}: {r}"
+        );
         let d = &r["daticert"];
         assert!(!d["identificativo"].as_str().unwrap().is_empty(), "{file}");
         assert!(!d["mittente"].as_str().unwrap().is_empty(), "{file}");

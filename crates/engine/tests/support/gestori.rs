@@ -21,6 +21,9 @@ pub struct Gestore {
     pub engine: Arc<Engine>,
     /// The test CA every gestore's certificate comes from (PEM), for `openssl cms -verify`.
     pub ca_pem: Vec<u8>,
+    /// This gestore's signing certificate and key (PEM), for tests that forge with them.
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
     _dir: tempfile::TempDir,
 }
 
@@ -145,6 +148,7 @@ pub async fn network_with(antivirus: [Arc<dyn Antivirus>; 2]) -> (Vec<Gestore>, 
             node: 7,
         };
         let signer = smime::Signer::from_pem(&cert, &key, &ca_pem).unwrap();
+        let (cert_pem, key_pem) = (cert.clone(), key.clone());
         let engine = Engine::new(
             settings,
             store,
@@ -157,6 +161,8 @@ pub async fn network_with(antivirus: [Arc<dyn Antivirus>; 2]) -> (Vec<Gestore>, 
         out.push(Gestore {
             engine: Arc::new(engine),
             ca_pem: ca_pem.clone(),
+            cert_pem,
+            key_pem,
             _dir: dir,
         });
     }

@@ -85,8 +85,16 @@ pub fn allegato(raw: &[u8], n: usize) -> Option<(String, String, Vec<u8>)> {
     Some((nome_allegato(p, n), tipo(p), p.contents().to_vec()))
 }
 
-/// The headers a message list shows: sender and subject.
+/// The headers a message list shows: sender and subject. For a busta or a ricevuta, the
+/// values its signature covers ([`Classified::intestazione_firmata`]), never its outer
+/// `From:` and `Subject:`, which anyone on the way could have rewritten.
 pub fn intestazione(raw: &[u8]) -> (String, String) {
+    if let Some(firmata) = pec::classify(raw)
+        .ok()
+        .and_then(|c| c.intestazione_firmata())
+    {
+        return firmata;
+    }
     match MessageParser::default().parse_headers(raw) {
         Some(msg) => (
             indirizzi(msg.from()),

@@ -351,7 +351,7 @@ async fn eml(
     let m = trova(&state, &holder, &q.cartella, q.uid).await?;
     let raw = state.engine.store().get(&m.blob).await?;
     let name = match &m.identificativo {
-        Some(id) => format!("{}.eml", file_name(id)),
+        Some(id) => format!("{}.eml", engine::nome_file(id)),
         None => format!("messaggio-{}.eml", m.uid),
     };
     Ok(download(raw, "message/rfc822", &name))
@@ -384,7 +384,7 @@ async fn allegato(
 pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let disposition = format!(
         "attachment; filename=\"{}\"; filename*=UTF-8''{}",
-        file_name(name),
+        engine::nome_file(name),
         query_escape(name)
     );
     (
@@ -395,17 +395,4 @@ pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -
         bytes,
     )
         .into_response()
-}
-
-/// `s` with only characters safe in a quoted ASCII file name.
-fn file_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
