@@ -147,6 +147,15 @@ impl Engine {
         };
         let accettazione = build::accettazione(&t, g, &now);
         let busta = build::busta_di_trasporto(&t, g, &now, &postacert);
+        // What we certify, every reception point (ours first) must read back as this very
+        // busta: one parser for both sides, so a message whose MIME structure it would misread
+        // is refused here with the reason, not certified and then turned into an anomalia.
+        if let Err(why) = pec::classify::rilettura(&busta.unsigned(), &t, &postacert) {
+            let motivo = format!("struttura MIME del messaggio non leggibile: {why}");
+            return self
+                .non_accettato(env, raw, identificativo, &motivo, false)
+                .await;
+        }
         let (_, busta_blob) = self.seal(&busta).await?;
         let mut sent = event(
             "posta-certificata",

@@ -265,6 +265,26 @@ fn read_at(raw: &[u8], depth: usize, errori: &mut Vec<ClassifyError>) -> Option<
     })
 }
 
+/// Checks that `busta` (unsigned is enough: the signature adds a wrapper, not a reading)
+/// reads back as what the access point means to certify: a busta of transaction `t`,
+/// carrying `postacert` byte for byte, with no field in disagreement. The reception point
+/// reads incoming buste with this same classifier, so what passes here is what a pecora
+/// reception point accepts; `Err` says what would be misread.
+pub fn rilettura(busta: &[u8], t: &Transazione, postacert: &[u8]) -> Result<(), String> {
+    let c = classify(busta).map_err(|e| e.to_string())?;
+    let d = c.daticert.as_ref().ok_or("daticert.xml non trovato")?;
+    if c.kind != Some(Kind::PostaCertificata) || d.identificativo != t.identificativo {
+        return Err("la busta si legge come un altro messaggio".into());
+    }
+    if c.originale.as_deref() != Some(postacert) {
+        return Err("il messaggio originale non si legge intero".into());
+    }
+    match c.discordanze.first() {
+        Some(d) => Err(d.clone()),
+        None => Ok(()),
+    }
+}
+
 /// Whether the message has a `daticert.xml` part at all (parsed or not).
 fn daticert_part_present(msg: &Message) -> bool {
     pec_parts(msg).0.is_some()
