@@ -18,6 +18,10 @@ pub struct Principal {
     pub login: String,
     /// `None` for the holder, the delegate's role otherwise.
     pub role: Option<DelegateRole>,
+    /// A fingerprint of the password they logged in with, as stored then
+    /// ([`impronta`]): a session holds only while it is unchanged ([`Engine::rinnova`]).
+    /// `None` for a principal that no password made (an API key, checked on every request).
+    pub credenziale: Option<String>,
 }
 
 impl Principal {
@@ -64,9 +68,44 @@ impl Engine {
                 mailbox,
                 login,
                 role,
+                credenziale: Some(impronta(&hash)),
             })),
             _ => Ok(Err(LoginError::NotActive(mailbox))),
         }
+    }
+
+    /// `who` as things stand now, or `None` when their session must end: the login is gone,
+    /// moved to another box, its password changed (by anyone, anywhere: the stored hash no
+    /// longer matches [`Principal::credenziale`]) or the box is no longer active (blocked,
+    /// suspended, revoked). Every door asks before each command or transaction, so a change
+    /// made on any door or node ends the other sessions at their next step; a delegate's new
+    /// role applies from then on.
+    pub async fn rinnova(&self, who: &Principal) -> Result<Option<Principal>, EngineError> {
+        let (hash, mailbox, role) = if who.login.eq_ignore_ascii_case(&who.mailbox) {
+            match self.store.mailbox(&who.login).await? {
+                Some(m) => (m.password_hash, m.address, None),
+                None => return Ok(None),
+            }
+        } else {
+            match self.store.delegate(&who.login).await? {
+                Some(d) => (d.password_hash, d.mailbox, Some(d.role)),
+                None => return Ok(None),
+            }
+        };
+        let same_password = who
+            .credenziale
+            .as_ref()
+            .is_none_or(|c| *c == impronta(&hash));
+        if !mailbox.eq_ignore_ascii_case(&who.mailbox) || !same_password {
+            return Ok(None);
+        }
+        Ok(match self.store.mailbox(&mailbox).await? {
+            Some(m) if m.state == MailboxState::Attiva => Some(Principal {
+                role,
+                ..who.clone()
+            }),
+            _ => None,
+        })
     }
 
     /// Creates Sent, Drafts and Trash in a box that lacks them: mail clients look for them
@@ -112,6 +151,15 @@ impl Engine {
     }
 }
 
+/// A fingerprint of a stored password hash (SHA-256, hex): what a session remembers of the
+/// password it was opened with, so that the hash itself stays in the store.
+pub fn impronta(password_hash: &str) -> String {
+    openssl::sha::sha256(password_hash.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +169,7 @@ mod tests {
             mailbox: "box@pec.test".into(),
             login: "login".into(),
             role,
+            credenziale: None,
         }
     }
 

@@ -25,6 +25,7 @@ fn holder(mailbox: &str) -> Principal {
         mailbox: mailbox.into(),
         login: mailbox.into(),
         role: None,
+        credenziale: None,
     }
 }
 
@@ -223,6 +224,7 @@ async fn delegates_and_bad_drafts_are_refused_with_a_reason() {
         mailbox: MARIO.into(),
         login: "lettore".into(),
         role: Some(DelegateRole::Lettura),
+        credenziale: None,
     };
     let b = bozza(&[ANNA_DUE], &[]);
     assert!(matches!(

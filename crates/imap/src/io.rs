@@ -37,6 +37,9 @@ pub(crate) enum IoError {
     Timeout,
     #[error("network: {0}")]
     Net(#[from] io::Error),
+    /// Not an I/O fault: the login no longer holds (`Engine::rinnova`), the session ends.
+    #[error("the login no longer holds")]
+    Revoked,
 }
 
 /// A connection with its framer, output buffer and timeout.

@@ -434,6 +434,9 @@ impl Session {
                 _ = poll.tick() => true,
                 () = tokio::time::sleep_until(deadline) => return Err(IoError::Timeout),
             };
+            if look {
+                self.still_valid().await?;
+            }
             if look && let Err(f) = self.sync(io, true).await {
                 tracing::warn!(error = %f, "could not look at the selected folder while idling");
             }

@@ -231,6 +231,12 @@ impl Session {
                 Next::Close("autologout")
             }
             IoError::Eof => Next::Close("client closed the connection"),
+            IoError::Revoked => {
+                io.send(&bye(
+                    "Sessione chiusa: credenziali cambiate o casella non attiva (login no longer valid)",
+                ));
+                Next::Close("login no longer valid")
+            }
             IoError::Net(e) => {
                 debug!(error = %e, "network error");
                 Next::Close("network error")
@@ -272,6 +278,28 @@ impl Session {
         self.execute(io, tag, command.body).instrument(span).await
     }
 
+    /// Refreshes the logged-in principal from the store (`Engine::rinnova`); `Revoked` when
+    /// the session must end. A storage fault keeps the session: the command will say.
+    pub(crate) async fn still_valid(&mut self) -> Result<(), IoError> {
+        let Some(user) = &self.user else {
+            return Ok(());
+        };
+        match self.engine.rinnova(user).await {
+            Ok(Some(now)) => {
+                self.user = Some(now);
+                Ok(())
+            }
+            Ok(None) => {
+                info!(login = ?user.login, mailbox = %user.mailbox, "session ended: login no longer valid");
+                Err(IoError::Revoked)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the session's login");
+                Ok(())
+            }
+        }
+    }
+
     /// Runs a decoded command and sends its tagged response.
     async fn execute(&mut self, io: &mut Io, tag: Tag<'static>, body: CommandBody<'_>) -> Next {
         let name = body.name();
@@ -282,6 +310,10 @@ impl Session {
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
         );
+        // A password changed or a box blocked anywhere ends this session at its next command.
+        if let Err(e) = self.still_valid().await {
+            return self.stopped(io, e);
+        }
         let result = match body {
             CommandBody::Logout => {
                 io.send(&bye("Arrivederci (logging out)"));

@@ -15,11 +15,12 @@ use engine::access::Submitted;
 use engine::accounts::LoginError;
 use engine::antivirus::{Antivirus, Clamd, NoScan};
 use engine::clock::{Clock, SystemClock};
+use engine::mailbox::Principal;
 use engine::reception::Received;
 use engine::relay::{Outcome, Transport};
 use engine::{Engine, Settings};
 use index::{Index, SharedIndex};
-use smtp::{Door, Handler, Reply, Session};
+use smtp::{Authenticated, Door, Handler, Reply, Session};
 use store::MailboxKind;
 use store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -456,7 +457,7 @@ impl Handler for SubmissionDoor {
         _s: &Session,
         username: &str,
         password: &str,
-    ) -> Result<String, Reply> {
+    ) -> Result<Authenticated, Reply> {
         match self.0.login(username, password).await {
             Ok(Ok(who)) if !who.may_send() => Err(Reply::new(
                 550,
@@ -466,7 +467,10 @@ impl Handler for SubmissionDoor {
                     who.login, who.mailbox
                 ),
             )),
-            Ok(Ok(who)) => Ok(who.mailbox),
+            Ok(Ok(who)) => Ok(Authenticated {
+                mailbox: who.mailbox,
+                credential: who.credenziale,
+            }),
             Ok(Err(LoginError::BadCredentials)) => {
                 Err(Reply::new(535, "5.7.8", "authentication failed"))
             }
@@ -481,6 +485,26 @@ impl Handler for SubmissionDoor {
     }
 
     async fn data(&self, s: &Session, e: &smtp::Envelope, message: Vec<u8>) -> Reply {
+        // The box blocked, the password changed, the delegate demoted since AUTH: the
+        // session ends here, not with a certified message (Engine::rinnova).
+        let who = Principal {
+            mailbox: s.authenticated.clone().unwrap_or_default(),
+            login: s.login.as_deref().unwrap_or_default().to_ascii_lowercase(),
+            role: None,
+            credenziale: s.credential.clone(),
+        };
+        match self.0.rinnova(&who).await {
+            Ok(Some(now)) if now.may_send() => {}
+            Ok(_) => {
+                tracing::info!(login = ?who.login, mailbox = %who.mailbox, "submission refused: login no longer valid");
+                return Reply::new(
+                    421,
+                    "4.7.0",
+                    "credenziali cambiate o casella non attiva: accedere di nuovo (login no longer valid)",
+                );
+            }
+            Err(err) => return temporary(err),
+        }
         // A delegate logs in with its own name and sends as the box (engine::mailbox).
         let actor = s
             .login
@@ -515,7 +539,7 @@ struct MxDoor(Arc<Engine>);
 
 #[async_trait]
 impl Handler for MxDoor {
-    async fn authenticate(&self, _s: &Session, _u: &str, _p: &str) -> Result<String, Reply> {
+    async fn authenticate(&self, _s: &Session, _u: &str, _p: &str) -> Result<Authenticated, Reply> {
         Err(Reply::new(
             503,
             "5.5.1",

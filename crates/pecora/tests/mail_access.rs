@@ -800,3 +800,114 @@ fn quota_warning_full_box_and_stable_uids_across_a_restart() {
         "UIDs: {before:?} → {now:?}"
     );
 }
+
+/// A client held open after login: `script` (Python) prints one JSON line once logged in,
+/// then waits for a line on standard input and prints one JSON line more.
+struct Held(
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+);
+
+impl Held {
+    fn start(args: Vec<String>) -> Held {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.contains("ready"), "client not ready: {line:?}");
+        Held(child, out)
+    }
+
+    fn go_on(mut self) -> Value {
+        use std::io::{BufRead, Write};
+        writeln!(self.0.stdin.as_mut().unwrap()).unwrap();
+        let mut line = String::new();
+        self.1.read_line(&mut line).unwrap();
+        let _ = self.0.wait();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("client said {line:?}"))
+    }
+}
+
+/// IMAP (imaplib, implicit TLS): log in, say ready, wait, then NOOP; prints how it went.
+const IMAP_HELD: &str = r#"
+import imaplib, json, ssl, sys
+port, ca, user, password = sys.argv[1:5]
+m = imaplib.IMAP4_SSL("127.0.0.1", int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, password)
+m.select("INBOX")
+print(json.dumps({"ready": True}), flush=True)
+sys.stdin.readline()
+try:
+    typ, data = m.noop()
+    print(json.dumps({"noop": typ, "bye": [d.decode() for d in m.untagged_responses.get("BYE", [])]}))
+except imaplib.IMAP4.abort as e:
+    print(json.dumps({"bye": str(e)}))
+"#;
+
+#[test]
+fn blocking_a_box_ends_its_open_smtp_and_imap_sessions() {
+    let net = Net::start_served();
+    let (mario, _) = net.user(0, 0);
+    let (luca, luca_pw) = net.user(1, 1);
+
+    // SMTP: authenticated before the block, DATA after it.
+    let mut args: Vec<String> = vec![format!("{TESTS}/smtp_client.py"), "--hold".into()];
+    args.extend(net.auth_args(0, 0));
+    let message = net.file(
+        "held.eml",
+        message(&mario, &luca, None, "dopo il blocco", "").as_bytes(),
+    );
+    args.extend(
+        [
+            "--mail-from",
+            &mario,
+            "--rcpt",
+            &luca,
+            "--file",
+            message.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let smtp = Held::start(args);
+    // IMAP: logged in and selected before the block.
+    let imap = Held::start(
+        [
+            "-c",
+            IMAP_HELD,
+            &net.port(1, "imaps_port"),
+            &net.ca(),
+            &luca,
+            &luca_pw,
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+
+    // Blocked from the command line: another process than the one serving the sessions.
+    ok(net.admin(0, &["mailbox-state", &mario, "bloccata"]));
+    ok(net.admin(1, &["mailbox-state", &luca, "bloccata"]));
+
+    let reply = smtp.go_on();
+    assert_eq!(reply["code"], 421, "{reply}");
+    assert_eq!(reply["step"], "data", "{reply}");
+    let imap = imap.go_on();
+    assert!(
+        imap["bye"].to_string().contains("login no longer valid"),
+        "{imap}"
+    );
+
+    // Nothing was certified: no accettazione in Mario's box.
+    ok(net.admin(0, &["mailbox-state", &mario, "attiva"]));
+    let kinds: Vec<String> = net
+        .mailbox(0, &mario)
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    assert!(!kinds.iter().any(|k| k == "accettazione"), "{kinds:?}");
+}

@@ -1,7 +1,9 @@
 """A real SMTP client (Python's smtplib) for pecora's network tests.
 
 Prints one JSON object: {"code": int, "text": str, "step": str} for the first refused step,
-or for the final DATA reply. Never raises for SMTP-level refusals.
+or for the final DATA reply. Never raises for SMTP-level refusals. With --hold it prints
+{"ready": true} once logged in and waits for a line on standard input before MAIL FROM, so a
+test can change the account while the session is open.
 """
 import argparse
 import json
@@ -21,6 +23,7 @@ def main():
     p.add_argument("--rcpt", action="append", default=[])
     p.add_argument("--size", type=int, help="SIZE= hint on MAIL FROM")
     p.add_argument("--file", required=True)
+    p.add_argument("--hold", action="store_true")
     a = p.parse_args()
     message = open(a.file, "rb").read()
     ctx = ssl.create_default_context(cafile=a.ca) if a.ca else None
@@ -38,6 +41,9 @@ def main():
         if a.user:
             step = "auth"
             s.login(a.user, a.password)
+        if a.hold:
+            print(json.dumps({"ready": True}), flush=True)
+            sys.stdin.readline()
         step = "mail"
         opts = [f"SIZE={a.size}"] if a.size else []
         code, text = s.mail(a.mail_from, opts)
@@ -54,6 +60,8 @@ def main():
         s.quit()
     except smtplib.SMTPResponseException as e:
         out(e.smtp_code, e.smtp_error, step)
+    except smtplib.SMTPServerDisconnected as e:
+        out(0, str(e), step)
     except smtplib.SMTPRecipientsRefused as e:
         code, text = list(e.recipients.values())[0]
         out(code, text, step)

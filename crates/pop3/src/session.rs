@@ -345,6 +345,21 @@ impl<'a> Session<'a> {
         let State::Transaction { who, maildrop } = &mut self.state else {
             return mistake(format!("{} not allowed: log in first", command.keyword()));
         };
+        // A password changed or a box blocked anywhere ends the session before the command,
+        // without the UPDATE state: nothing marked deleted is removed (Engine::rinnova).
+        match self.engine.rinnova(who).await {
+            Ok(Some(now)) => *who = now,
+            Ok(None) => {
+                info!(login = ?who.login, mailbox = %who.mailbox, "session ended: login no longer valid");
+                return Ok(Step::Then(
+                    Reply::err(
+                        "[AUTH] credenziali cambiate o casella non attiva (login no longer valid)",
+                    ),
+                    Next::Close("login no longer valid"),
+                ));
+            }
+            Err(e) => warn!(error = %e, "cannot check the session's login"),
+        }
         let number_error = |e: NumberError| Halt::Mistake(Reply::err(e.to_string()));
         let reply = match command {
             Command::Stat => {

@@ -36,7 +36,7 @@ mod wire;
 pub use client::{ClientConfig, Connection, Delivery, send};
 pub use pool::Pool;
 pub use reply::{Outcome, Reply};
-pub use server::{Door, Envelope, Handler, ServerConfig, Session, serve};
+pub use server::{Authenticated, Door, Envelope, Handler, ServerConfig, Session, serve};
 pub use tls::{install_crypto_provider, tls_client_config, tls_server_config};
 
 /// Everything that can go wrong in this crate outside of an SMTP reply.

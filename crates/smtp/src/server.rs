@@ -39,6 +39,18 @@ pub struct Session {
     /// The user name the client authenticated with, as given: the mailbox's address for its
     /// holder, another name for someone acting on the mailbox's behalf (a delegate).
     pub login: Option<String>,
+    /// What the handler's [`Handler::authenticate`] gave beside the mailbox, handed back on
+    /// every later call: opaque here, it lets the handler tell whether the login still holds.
+    pub credential: Option<String>,
+}
+
+/// A successful AUTH, as the handler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The mailbox the client may send from.
+    pub mailbox: String,
+    /// Kept in [`Session::credential`].
+    pub credential: Option<String>,
 }
 
 /// The SMTP envelope of one transaction.
@@ -56,20 +68,21 @@ pub struct Envelope {
 /// door); `smtp` never depends on it.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
-    /// AUTH PLAIN / LOGIN: Ok(the authenticated mailbox address) or Err(reply, e.g. 535 5.7.8).
+    /// AUTH PLAIN / LOGIN: Ok(the authenticated mailbox) or Err(reply, e.g. 535 5.7.8).
     async fn authenticate(
         &self,
         session: &Session,
         username: &str,
         password: &str,
-    ) -> Result<String, Reply>;
+    ) -> Result<Authenticated, Reply>;
 
     /// Called per RCPT TO after the server's own checks; Err rejects that recipient only.
     async fn rcpt(&self, session: &Session, mail_from: &str, rcpt: &str) -> Result<(), Reply>;
 
     /// The whole message after DATA (dot-unstuffed, CRLF as received). The returned reply is
     /// sent to the client verbatim (250 with an id, 4xx, 5xx). It must only return 250 once
-    /// the message is durably accepted.
+    /// the message is durably accepted. A 421 closes the session after it (RFC 5321 §3.8),
+    /// e.g. when the login no longer holds.
     async fn data(&self, session: &Session, envelope: &Envelope, message: Vec<u8>) -> Reply;
 }
 
@@ -263,6 +276,7 @@ impl<'a> ServerSession<'a> {
                 helo: None,
                 tls: false,
                 authenticated: None,
+                credential: None,
                 login: None,
             },
             envelope: None,
@@ -276,6 +290,7 @@ impl<'a> ServerSession<'a> {
         self.session.tls = true;
         self.session.helo = None;
         self.session.authenticated = None;
+        self.session.credential = None;
         self.session.login = None;
         self.envelope = None;
     }
@@ -429,10 +444,14 @@ impl<'a> ServerSession<'a> {
             .authenticate(&self.session, &username, &password)
             .await
         {
-            Ok(mailbox) => {
-                info!(%username, %mailbox, "authenticated");
+            Ok(Authenticated {
+                mailbox,
+                credential,
+            }) => {
+                info!(username = ?username, %mailbox, "authenticated");
                 self.session.authenticated = Some(mailbox);
                 self.session.login = Some(username.to_string());
+                self.session.credential = credential;
                 Ok(Step::Reply(Reply::new(
                     235,
                     "2.7.0",
@@ -614,6 +633,9 @@ impl<'a> ServerSession<'a> {
             code = reply.code,
             "message handled"
         );
+        if reply.code == 421 {
+            return Ok(Step::Then(reply, Next::Close("closed by the handler")));
+        }
         Ok(Step::Reply(reply))
     }
 }

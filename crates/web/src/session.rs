@@ -110,6 +110,14 @@ impl Sessions {
 
     /// Ends every session that reaches box `mailbox` (its holder's, its delegates' and an
     /// activation's): after a password reset, a suspension or a deletion.
+    /// Puts `who` in session `id` (its password changed by its own hand: the session goes
+    /// on with the new credential).
+    pub fn replace(&self, id: &str, who: Who) {
+        if let Some(s) = self.lock().get_mut(id) {
+            s.who = who;
+        }
+    }
+
     pub fn close_mailbox(&self, mailbox: &str) {
         self.lock().retain(|_, s| match &s.who {
             Who::Casella(p) => !p.mailbox.eq_ignore_ascii_case(mailbox),
@@ -197,11 +205,25 @@ impl FromRequestParts<WebState> for Holder {
         state: &WebState,
     ) -> Result<Holder, LoginRequired> {
         match live_session(parts, state) {
-            Some((session_id, Who::Casella(principal), csrf)) => Ok(Holder {
-                principal,
-                csrf,
-                session_id,
-            }),
+            Some((session_id, Who::Casella(principal), csrf)) => {
+                // The box blocked or the password changed elsewhere (another node, the CLI,
+                // IMAP): this session ends too (`Engine::rinnova`).
+                match state.engine.rinnova(&principal).await {
+                    Ok(Some(principal)) => Ok(Holder {
+                        principal,
+                        csrf,
+                        session_id,
+                    }),
+                    Ok(None) => {
+                        state.sessions.close(&session_id);
+                        Err(LoginRequired("/login"))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot check a session against the store");
+                        Err(LoginRequired("/login"))
+                    }
+                }
+            }
             // A holder who has yet to activate the box can only go on activating it.
             Some((_, Who::Attivazione(_), _)) => Err(LoginRequired(ACTIVATION_PAGE)),
             _ => Err(LoginRequired("/login")),
@@ -327,6 +349,7 @@ mod tests {
             mailbox: "mario@pec.test".into(),
             login: "mario@pec.test".into(),
             role: None,
+            credenziale: None,
         })
     }
 
@@ -350,6 +373,7 @@ mod tests {
             mailbox: "anna@pec.test".into(),
             login: "anna@pec.test".into(),
             role: None,
+            credenziale: None,
         }));
         sessions.close_mailbox("MARIO@pec.test");
         assert_eq!(sessions.touch(&holder), None);

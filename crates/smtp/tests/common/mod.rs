@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use smtp::{Door, Envelope, Handler, Reply, ServerConfig, Session};
+use smtp::{Authenticated, Door, Envelope, Handler, Reply, ServerConfig, Session};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -133,10 +133,13 @@ impl Handler for Recorder {
         _session: &Session,
         username: &str,
         password: &str,
-    ) -> Result<String, Reply> {
+    ) -> Result<Authenticated, Reply> {
         self.auth_attempts.lock().unwrap().push(username.to_owned());
         match self.users.get(username) {
-            Some((pw, mailbox)) if pw == password => Ok(mailbox.clone()),
+            Some((pw, mailbox)) if pw == password => Ok(Authenticated {
+                mailbox: mailbox.clone(),
+                credential: None,
+            }),
             _ => Err(Reply::new(
                 535,
                 "5.7.8",

@@ -58,6 +58,7 @@ impl FromRequestParts<WebState> for Chiave {
                     login: m.address.clone(),
                     mailbox: m.address,
                     role: None,
+                    credenziale: None,
                 },
             }),
             _ => Err(ApiError::new(

@@ -393,7 +393,13 @@ async fn cambia_password(
         )
         .await;
     match changed {
-        Ok(()) => Ok(Vec::new()),
+        Ok(()) => {
+            // This session goes on with the new password; the others end (Engine::rinnova).
+            if let Ok(Ok(p)) = state.engine.login(login, &m.nuova).await {
+                state.sessions.replace(&holder.session_id, Who::Casella(p));
+            }
+            Ok(Vec::new())
+        }
         Err(SettingsError::BadCredentials) => {
             state.throttle.failed(login, ip);
             tracing::info!(%login, %ip, "cambio password: password attuale errata");
