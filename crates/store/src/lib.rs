@@ -812,7 +812,8 @@ pub trait Accounts: Send + Sync {
     /// The setters below fail with `NotFound` for an unknown address.
     ///
     /// The hash replaced goes to the box's [`Holders::password_history`] (unless it is the
-    /// same string), so a policy can refuse a password used before.
+    /// same string), so a policy can refuse a password used before; the box's recovery
+    /// tokens go, so no link sent before outlives the password it was meant to replace.
     async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()>;
     async fn set_state(&self, address: &str, state: MailboxState) -> Result<()>;
     /// Changes the box's type (seed 000: "cambio della tipologia da Standard a PRO"). Its
@@ -1064,8 +1065,9 @@ pub trait Holders: Send + Sync {
     async fn require_activation(&self, address: &str, deadline: i64) -> Result<()>;
     /// Activates a box awaiting it, in one step: the new password hash (the initial one goes
     /// to the history), the confirmed profile, the flag and deadline cleared, state
-    /// [`MailboxState::Attiva`]. `NotFound` unless the box is [`MailboxState::Sospesa`] and
-    /// awaiting activation.
+    /// [`MailboxState::Attiva`]; its recovery tokens go, as with
+    /// [`Accounts::set_password_hash`]. `NotFound` unless the box is
+    /// [`MailboxState::Sospesa`] and awaiting activation.
     async fn activate(&self, address: &str, hash: &str, profile: &HolderProfile) -> Result<()>;
     /// Blocks ([`MailboxState::Bloccata`]) every box still `Sospesa` and awaiting activation
     /// whose deadline is before `now`, in one step (so an activation racing the sweep either
@@ -1085,8 +1087,9 @@ pub trait Holders: Send + Sync {
     /// [`Holders::consume_recovery_token`] spends it.
     async fn recovery_token(&self, token_hash: &str, now: i64) -> Result<Option<String>>;
     /// The box a token was created for, if it was and is not expired (`expires_at` >
-    /// `now`); the token is gone afterwards either way, so it works once. Expired tokens of
-    /// every box are removed too.
+    /// `now`); the token is gone afterwards either way, so it works once. A token that
+    /// works takes every other token of its box with it; expired tokens of every box are
+    /// removed too.
     async fn consume_recovery_token(&self, token_hash: &str, now: i64) -> Result<Option<String>>;
 }
 

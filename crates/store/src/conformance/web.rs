@@ -474,7 +474,8 @@ pub async fn activation(store: &dyn Store) {
     assert_not_found(store.require_activation(&nobody, NOW).await, "unknown box");
 }
 
-/// Recovery tokens name their box once, only before they expire.
+/// Recovery tokens name their box once, only before they expire, and never outlive a new
+/// password or the use of another token of the box.
 pub async fn recovery_tokens(store: &dyn Store) {
     let mailbox = fresh_mailbox(store, 0).await;
     let (good, expired) = (
@@ -545,6 +546,41 @@ pub async fn recovery_tokens(store: &dyn Store) {
             "consuming"
         ),
         None
+    );
+
+    // A token used takes the box's others with it; a new password, all of them.
+    let [used, sibling, older] = [(); 3].map(|_| sha256_hex(fresh("t").as_bytes()));
+    for token in [&used, &sibling] {
+        ok(
+            store
+                .create_recovery_token(&mailbox, token, NOW + 3600)
+                .await,
+            "a token",
+        );
+    }
+    assert_eq!(
+        ok(store.consume_recovery_token(&used, NOW).await, "consuming"),
+        Some(mailbox.clone())
+    );
+    assert_eq!(
+        ok(store.recovery_token(&sibling, NOW).await, "looking up"),
+        None,
+        "the other token of the box went with the one used"
+    );
+    ok(
+        store
+            .create_recovery_token(&mailbox, &older, NOW + 3600)
+            .await,
+        "a token",
+    );
+    ok(
+        store.set_password_hash(&mailbox, "$nuova").await,
+        "a new password",
+    );
+    assert_eq!(
+        ok(store.recovery_token(&older, NOW).await, "looking up"),
+        None,
+        "a new password ends every recovery link of the box"
     );
     let nobody = format!("nessuno@{}", fresh_domain());
     assert_not_found(
