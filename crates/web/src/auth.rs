@@ -316,7 +316,7 @@ struct Next {
 }
 
 /// Remembers the language and goes back to the page the switch was on (a local path only,
-/// so the link cannot send anyone elsewhere).
+/// see [`percorso_locale`], so the link cannot send anyone elsewhere).
 async fn switch_language(
     Path(code): Path<String>,
     Query(q): Query<Next>,
@@ -324,7 +324,7 @@ async fn switch_language(
     let lang = Lang::from_code(&code).ok_or(WebError::NotFound)?;
     let next = q
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| percorso_locale(n))
         .unwrap_or_else(|| "/".to_string());
     Ok((
         StatusCode::SEE_OTHER,
@@ -337,4 +337,49 @@ async fn switch_language(
         ],
     )
         .into_response())
+}
+
+/// Whether `next` (as the query gave it, decoded once) may be a `Location` of this site: a
+/// path that starts with one `/`, with no whitespace or control character anywhere (browsers
+/// drop tabs and newlines from a URL, so `/\t/evil.example` is `//evil.example` to them).
+/// Its path part — up to `?` or `#` — has no `//` and no backslash (a browser reads `\` as
+/// `/`), and all of that holds again once its escapes are decoded, so that no second
+/// decoding anywhere makes it leave the site. Decoded, the query part may hold spaces (a
+/// folder's name, escaped as `%20`): a query cannot change where a URL leads.
+fn percorso_locale(next: &str) -> bool {
+    let sicuro = |s: &str, spazi_nella_domanda: bool| {
+        let (percorso, resto) = s.split_at(s.find(['?', '#']).unwrap_or(s.len()));
+        percorso.starts_with('/')
+            && !percorso.contains("//")
+            && !percorso.contains('\\')
+            && !percorso.chars().any(char::is_whitespace)
+            && !s.chars().any(char::is_control)
+            && (spazi_nella_domanda || !resto.chars().any(char::is_whitespace))
+    };
+    sicuro(next, false) && sicuro(&percent_decode(next), true)
+}
+
+/// `s` with every `%XX` escape decoded (bytes that are not UTF-8 become U+FFFD).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|hex| bytes[i] == b'%' && hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -18,7 +18,7 @@ use reqwest::header;
 use store::{
     Batch, DelegateRole, MailboxKind, NewDelegate, NewMessage, OrdinaryMail, StoredMessage,
 };
-use support::{Browser, Web, csrf_of};
+use support::{Browser, Web, csrf_of, enc};
 
 const MARIO: &str = "mario@pec.uno.test";
 const ANNA_UNO: &str = "anna@pec.uno.test";
@@ -274,6 +274,43 @@ async fn the_language_follows_the_switch_then_accept_language() {
         .get(&mut b, "/lingua/en?next=%2F%2Fevil.example", &[])
         .await;
     assert_eq!(res.headers()[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn the_language_switch_goes_back_to_a_local_path_and_nowhere_else() {
+    let g = posta().await;
+    let web = Web::start(g[1].engine.clone()).await;
+    let mut b = Browser::default();
+    let switch = |next: &str| format!("/lingua/en?next={}", enc(next));
+    // A folder's page, its name escaped as the layout writes it.
+    for next in ["/posta/cartella?nome=Pratiche%202026&pagina=2", "/"] {
+        let res = web.get(&mut b, &switch(next), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(res.headers()[header::LOCATION], next);
+    }
+    // Browsers drop tabs and newlines from a URL and read a backslash as a slash: each of
+    // these would lead to another site, some only once their escapes are decoded.
+    for next in [
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/\n/evil.example",
+        "/%0d%0a/evil.example",
+        "//evil.example",
+        "/%2F/evil.example",
+        "/%2f%2fevil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/ /evil.example",
+        "/%20/evil.example",
+        "https://evil.example/",
+        "evil.example",
+        "",
+        "/posta?x=\u{7}",
+    ] {
+        let res = web.get(&mut b, &switch(next), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(res.headers()[header::LOCATION], "/", "{next:?}");
+    }
 }
 
 #[tokio::test]
