@@ -79,13 +79,17 @@ impl WebConfig {
 }
 
 /// What every handler shares: the engine (login, the store, the trust anchors), the
-/// provider's settings for the door, the sessions and the login throttle.
+/// provider's settings for the door, the sessions and the two throttles.
 #[derive(Clone)]
 pub struct WebState {
     pub engine: Arc<Engine>,
     pub config: Arc<WebConfig>,
     pub sessions: Arc<session::Sessions>,
+    /// Failed logins (and wrong current passwords on the settings page).
     pub throttle: Arc<throttle::Throttle>,
+    /// Password-recovery requests: counted apart, so that asking for links never locks
+    /// anyone's login.
+    pub recuperi: Arc<throttle::Throttle>,
     /// The resolver of the panel's DNS check; `None` when the provider does not use DNS.
     pub mx: Option<Arc<dyn MxLookup>>,
     /// The panel's bulk imports running or done.
@@ -109,6 +113,7 @@ impl WebState {
             config: Arc::new(config),
             sessions: Arc::new(session::Sessions::default()),
             throttle: Arc::new(throttle::Throttle::default()),
+            recuperi: Arc::new(throttle::Throttle::default()),
             mx: None,
             imports: Arc::default(),
         }

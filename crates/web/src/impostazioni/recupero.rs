@@ -4,8 +4,9 @@
 //! it); `/recupero/nuova?token=` sets a new password through that link.
 //!
 //! The request page answers the same whether the box exists, has a recovery address or
-//! not, so it reveals no box; every request counts towards the login throttle of its
-//! address and client, so it cannot be used to flood a holder's mailbox or to probe. No
+//! not, so it reveals no box; every request counts, by address and by client, in a
+//! throttle of its own (not the login's: asking for links must not lock anyone out), so it
+//! cannot be used to flood a holder's mailbox or to probe. No
 //! session exists yet: both forms carry a double-submit token (the cookie
 //! [`RECOVERY_CSRF_COOKIE`], of their own so that an open login page keeps working).
 
@@ -180,15 +181,14 @@ async fn chiedi(
     )
 }
 
-/// Whether a recovery request for `address` from `ip` may go ahead; counts it if so.
-/// The throttle's key for the address is its own (`recupero:` and the address), so that
-/// asking for links does not lock the box's login; the client's is shared with login.
+/// Whether a recovery request for `address` from `ip` may go ahead; counts it if so, by
+/// address and by client, in the recovery throttle ([`WebState::recuperi`]): never in the
+/// login throttle, so that asking for links locks no one's login.
 fn ammesso(state: &WebState, address: &str, ip: IpAddr) -> bool {
-    let key = format!("recupero:{address}");
-    if state.throttle.locked(&key, ip) {
+    if state.recuperi.locked(address, ip) {
         return false;
     }
-    state.throttle.failed(&key, ip);
+    state.recuperi.failed(address, ip);
     true
 }
 
