@@ -18,6 +18,10 @@ pub enum WebError {
     /// postmaster acting outside its domain where the thing's existence is no secret).
     #[error("forbidden")]
     Forbidden,
+    /// A login shaped like an address (the login named) of a domain the admin does not
+    /// manage.
+    #[error("login {0} outside the admin's domains")]
+    LoginOutsideDomain(String),
     /// A form without this session's CSRF token.
     #[error("CSRF token missing or wrong")]
     Csrf,
@@ -33,7 +37,9 @@ impl WebError {
     fn status(&self) -> StatusCode {
         match self {
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Forbidden | WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Forbidden | WebError::Csrf | WebError::LoginOutsideDomain(_) => {
+                StatusCode::FORBIDDEN
+            }
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -43,6 +49,7 @@ impl WebError {
         match self {
             WebError::NotFound => t.not_found,
             WebError::Forbidden => t.forbidden,
+            WebError::LoginOutsideDomain(_) => t.login_outside_domain,
             WebError::Csrf => t.csrf_refused,
             WebError::BadRequest(_) => t.bad_request,
             WebError::Internal(_) => t.internal_error,
@@ -85,7 +92,7 @@ impl IntoResponse for WebError {
                 tracing::error!(error = format!("{e:#}"), "web request failed");
                 None
             }
-            WebError::BadRequest(why) => Some(why.as_str()),
+            WebError::BadRequest(why) | WebError::LoginOutsideDomain(why) => Some(why.as_str()),
             _ => None,
         };
         let page = ErrorPage {

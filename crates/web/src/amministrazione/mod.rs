@@ -72,6 +72,7 @@ impl From<AdminError> for WebError {
             AdminError::NotFound(_) => WebError::NotFound,
             AdminError::Forbidden(_) => WebError::Forbidden,
             AdminError::Refused(why) => WebError::BadRequest(why),
+            AdminError::FuoriDominio(login) => WebError::LoginOutsideDomain(login),
             AdminError::Engine(e) => e.into(),
         }
     }
