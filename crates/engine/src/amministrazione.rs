@@ -26,6 +26,7 @@ use store::{
 };
 
 use crate::accounts::hash_password;
+use crate::riga::Riga;
 use crate::{Engine, EngineError, domain_of};
 
 /// Why an admin action was not done.
@@ -573,7 +574,7 @@ impl Engine {
             subject: String::new(),
             related: Vec::new(),
             provider: self.settings.gestore.nome.clone(),
-            detail: Some(detail),
+            detail: Some(Riga(&detail).to_string()),
             daticert: None,
             actor: Some(admin.login.clone()),
         };

@@ -19,6 +19,7 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
 use engine::accounts::LoginError;
+use engine::riga::Riga;
 use serde::Deserialize;
 
 use crate::WebState;
@@ -122,8 +123,9 @@ enum Outcome {
     Inactive,
 }
 
-/// The checks every login form shares: the double-submit token, then the lockout; `None`
-/// when the visitor may try, or the page refusing them.
+/// The checks every login form shares: the double-submit token, a login without control
+/// characters, then the lockout; `None` when the visitor may try, or the page refusing
+/// them.
 fn before_login(
     state: &WebState,
     action: &'static str,
@@ -136,8 +138,14 @@ fn before_login(
     if expected.is_empty() || !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
         return Err(WebError::Csrf);
     }
+    // No account has one (the engine refuses them at creation); only a forged log line would.
+    if form.login.chars().any(char::is_control) {
+        return Err(WebError::BadRequest(
+            "a login has no control characters".into(),
+        ));
+    }
     if state.throttle.locked(&form.login, ip) {
-        tracing::warn!(login = %form.login, %ip, "login refused: locked out");
+        tracing::warn!(login = %Riga(&form.login), %ip, "login refused: locked out");
         return Ok(Some(login_page(
             action,
             lang,
@@ -162,7 +170,7 @@ fn after_login(
     match outcome {
         Outcome::Open(who, next) => {
             state.throttle.succeeded(&form.login);
-            tracing::info!(login = %form.login, %ip, door = action, "web login");
+            tracing::info!(login = %Riga(&form.login), %ip, door = action, "web login");
             let (id, _) = state.sessions.open(who);
             (
                 StatusCode::SEE_OTHER,
@@ -179,7 +187,7 @@ fn after_login(
         }
         Outcome::Wrong => {
             state.throttle.failed(&form.login, ip);
-            tracing::info!(login = %form.login, %ip, door = action, "web login failed");
+            tracing::info!(login = %Riga(&form.login), %ip, door = action, "web login failed");
             login_page(
                 action,
                 lang,

@@ -26,6 +26,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
+use engine::riga::Riga;
 use engine::settings::{PasswordPolicy, SettingsError};
 use serde::Deserialize;
 use store::{HolderProfile, NOTICE_ADDRESSES, NewPecNotice, OrdinaryMail, StoreError};
@@ -340,7 +341,7 @@ async fn salva(
     if errori.is_empty() {
         tracing::info!(
             mailbox = %who.mailbox,
-            login = %who.login,
+            login = %Riga(&who.login),
             sezione = sezione.slug(),
             "impostazione della casella cambiata dal web"
         );
@@ -396,7 +397,7 @@ async fn cambia_password(
         Ok(()) => Ok(Vec::new()),
         Err(SettingsError::BadCredentials) => {
             state.throttle.failed(login, ip);
-            tracing::info!(%login, %ip, "cambio password: password attuale errata");
+            tracing::info!(login = %Riga(login), %ip, "cambio password: password attuale errata");
             Ok(vec![Errore::new("attuale", t.attuale_errata)])
         }
         Err(e) => rifiuto_password(t, e).map_err(|e| WebError::Internal(e.into())),

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
+use engine::riga::Riga;
 use engine::settings::SettingsError;
 use serde::Deserialize;
 
@@ -148,7 +149,7 @@ async fn chiedi(
     }
     let ip = client_ip(client);
     if !ammesso(&state, address, ip) {
-        tracing::warn!(%address, %ip, "richiesta di recupero password rifiutata: troppe richieste");
+        tracing::warn!(address = %Riga(address), %ip, "richiesta di recupero password rifiutata: troppe richieste");
         let stato = Stato::Chiedi {
             indirizzo: address.to_string(),
         };
@@ -170,7 +171,7 @@ async fn chiedi(
         );
         state.engine.send_recovery_mail(&link, &url).await?;
     }
-    tracing::info!(%address, %ip, "richiesta di recupero password");
+    tracing::info!(address = %Riga(address), %ip, "richiesta di recupero password");
     pagina(
         &state,
         lang,
