@@ -756,6 +756,10 @@ pub struct ApiSend {
     pub key: String,
     /// What the send produced, returned to a client that sends again with the same key.
     pub identificativo: String,
+    /// A digest of what the send asked for (the engine's choice: lowercase hex SHA-256 of
+    /// the draft), so that the key coming back with another message can be told apart from
+    /// a repeat. `None` for sends recorded before the store kept it (schema 6).
+    pub request_hash: Option<String>,
 }
 
 /// Everything one operation changes, committed atomically by [`Store::commit`].
@@ -1136,9 +1140,9 @@ pub trait Api: Send + Sync {
     /// Revokes a key of the box; revoking again keeps the first instant. `NotFound` for an
     /// id that is not one of the box's keys.
     async fn revoke_api_key(&self, mailbox: &str, id: i64, at: i64) -> Result<()>;
-    /// The identificativo of the send the box made with this idempotency key (recorded by
-    /// [`Batch::api_sends`]), if any.
-    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<String>>;
+    /// The send the box made with this idempotency key (recorded by [`Batch::api_sends`]),
+    /// if any, as recorded (the mailbox lowercase).
+    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<ApiSend>>;
     /// Returns the webhook's id.
     async fn create_webhook(&self, mailbox: &str, url: &str, secret: &str, at: i64) -> Result<i64>;
     /// The webhooks of a box, by id.

@@ -357,6 +357,59 @@ async fn a_repeat_with_the_same_idempotency_key_sends_nothing() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_reused_for_another_message_is_refused_in_the_client_s_language() {
+    let (g, _clock) = network().await;
+    let web = Web::start(g[0].engine.clone()).await;
+    let k = key(&g[0].engine, MARIO).await;
+    let send = |body: Value, lang: Option<&'static str>| {
+        let mut r = req(&web, Method::POST, "/api/v1/messages", Some(&k))
+            .header("Idempotency-Key", "prot-2026-000007")
+            .json(&body);
+        if let Some(lang) = lang {
+            r = r.header(header::ACCEPT_LANGUAGE, lang);
+        }
+        r.send()
+    };
+    let first = json!({"to": [ANNA], "subject": "Delibera 7", "text": "Testo."});
+    let (status, sent) = json_of(send(first, None).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+
+    // The same message, written another way (JSON key order, defaults spelled out, as a
+    // form), is a repeat: the first outcome, nothing sent.
+    let same = json!({"text": "Testo.", "cc": [], "subject": "Delibera 7", "to": [ANNA],
+        "receipt_type": "completa"});
+    let (status, again) = json_of(send(same, None).await.unwrap()).await;
+    assert_eq!((status, &again), (StatusCode::OK, &sent));
+    let form = reqwest::multipart::Form::new()
+        .text("to", ANNA)
+        .text("subject", "Delibera 7")
+        .text("text", "Testo.");
+    let res = req(&web, Method::POST, "/api/v1/messages", Some(&k))
+        .header("Idempotency-Key", "prot-2026-000007")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res).await, (StatusCode::OK, sent.clone()));
+
+    // Another message under the same key is refused, in the client's language.
+    for (lang, words) in [(None, "chiave"), (Some("en-GB,en;q=0.9"), "key")] {
+        let other = json!({"to": [ANNA], "subject": "Delibera 8", "text": "Testo."});
+        let (status, v) = json_of(send(other, lang).await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["code"], "idempotency_key_reused", "{v}");
+        assert!(v["message"].as_str().unwrap().contains(words), "{v}");
+    }
+    let sent = g[0]
+        .engine
+        .store()
+        .messages(MARIO, store::SENT)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1, "nothing but the first was sent");
+}
+
+#[tokio::test]
 async fn bad_requests_get_json_errors_never_html() {
     let (g, _clock) = network().await;
     let web = Web::start(g[0].engine.clone()).await;

@@ -723,19 +723,21 @@ pub async fn api_keys(store: &dyn Store) {
     );
 }
 
-/// The idempotency key of an API send is recorded with its batch: found afterwards, and a
-/// second batch with the key is refused whole.
+/// The idempotency key of an API send is recorded with its batch and the digest of what was
+/// asked: found afterwards, and a second batch with the key is refused whole.
 pub async fn api_sends(store: &dyn Store) {
     let mailbox = fresh_mailbox(store, 0).await;
     let other = fresh_mailbox(store, 0).await;
     let (key, id) = (fresh("chiave"), fresh("opec"));
+    let recorded = |mailbox: &str, identificativo: &str| ApiSend {
+        mailbox: mailbox.into(),
+        key: key.clone(),
+        identificativo: identificativo.into(),
+        request_hash: Some(sha256_hex(identificativo.as_bytes())),
+    };
     let send = |mailbox: &str, identificativo: &str| Batch {
         log: vec![event(NOW, "accettazione", identificativo)],
-        api_sends: vec![ApiSend {
-            mailbox: mailbox.into(),
-            key: key.clone(),
-            identificativo: identificativo.into(),
-        }],
+        api_sends: vec![recorded(mailbox, identificativo)],
         ..Batch::default()
     };
     assert_eq!(ok(store.api_send(&mailbox, &key).await, "lookup"), None);
@@ -748,7 +750,7 @@ pub async fn api_sends(store: &dyn Store) {
             store.api_send(&mailbox.to_ascii_uppercase(), &key).await,
             "lookup"
         ),
-        Some(id.clone())
+        Some(recorded(&mailbox, &id))
     );
     let again = fresh("opec");
     match store.commit(send(&mailbox, &again)).await {
@@ -759,7 +761,10 @@ pub async fn api_sends(store: &dyn Store) {
         ok(store.events(&again).await, "events").is_empty(),
         "a refused send logs nothing"
     );
-    assert_eq!(ok(store.api_send(&mailbox, &key).await, "lookup"), Some(id));
+    assert_eq!(
+        ok(store.api_send(&mailbox, &key).await, "lookup"),
+        Some(recorded(&mailbox, &id))
+    );
     ok(
         store.commit(send(&other, &again)).await,
         "the key of another box",
