@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -23,7 +23,7 @@ use engine::riga::Riga;
 use serde::Deserialize;
 
 use crate::WebState;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::layout::Page;
@@ -327,7 +327,7 @@ struct Next {
 /// see [`percorso_locale`], so the link cannot send anyone elsewhere).
 async fn switch_language(
     Path(code): Path<String>,
-    Query(q): Query<Next>,
+    Domanda(q): Domanda<Next>,
 ) -> Result<Response, WebError> {
     let lang = Lang::from_code(&code).ok_or(WebError::NotFound)?;
     let next = q

@@ -1,9 +1,11 @@
 //! What a handler answers when it cannot do what was asked: a status and a page that says
-//! why, in both languages (an error may come before the language is known). Nothing a
-//! client sends can make a handler panic; faults of the server side are logged with their
-//! context and shown as a plain 500.
+//! why, in both languages (an error may come before the language is known); a query that
+//! does not parse too, through [`Domanda`]. Nothing a client sends can make a handler
+//! panic; faults of the server side are logged with their context and shown as a plain 500.
 
 use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
@@ -68,6 +70,18 @@ impl From<engine::EngineError> for WebError {
         WebError::Internal(anyhow::Error::new(e))
     }
 }
+
+impl From<QueryRejection> for WebError {
+    fn from(r: QueryRejection) -> WebError {
+        WebError::BadRequest(r.body_text())
+    }
+}
+
+/// A page's query parameters: axum's `Query`, with a query that does not parse (`uid=-1`, a
+/// parameter missing) answered by the error page as a 400 that names what is wrong.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(WebError))]
+pub struct Domanda<T>(pub T);
 
 impl From<askama::Error> for WebError {
     fn from(e: askama::Error) -> WebError {

@@ -428,13 +428,17 @@ async fn bad_requests_get_json_errors_never_html() {
         (post("{\"to\": [\"a@b.it\"], \"subject\": \"x\", \"attachments\": [{\"filename\": \"a\", \"content_base64\": \"***\"}]}", "application/json").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         (post("{\"to\": [\"non un indirizzo\"], \"subject\": \"x\"}", "application/json").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         (post("--x\r\n", "multipart/form-data; boundary=x").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
-        (get(&web, "/api/v1/messages/INBOX/dodici", &k).await, StatusCode::NOT_FOUND, "not_found"),
+        (get(&web, "/api/v1/messages/INBOX/dodici", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/messages/INBOX/-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/messages/INBOX/-1/raw", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/sent/x/receipts/-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/messages?limit=-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
         (get(&web, "/api/v1/messages/Nessuna/1", &k).await, StatusCode::NOT_FOUND, "not_found"),
         (get(&web, "/api/v1/messages?since_uid=-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
         (get(&web, "/api/v1/nessuna/rotta", &k).await, StatusCode::NOT_FOUND, "not_found"),
         (req(&web, Method::PUT, "/api/v1/messages", Some(&k)).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         (req(&web, Method::POST, "/api/v1/webhooks", Some(&k)).json(&json!({"url": "http://example.org/h"})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (req(&web, Method::DELETE, "/api/v1/webhooks/x", Some(&k)).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found"),
+        (req(&web, Method::DELETE, "/api/v1/webhooks/x", Some(&k)).send().await.unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (i, (res, status, code)) in cases.into_iter().enumerate() {
         assert_eq!(error_of(res).await, (status, code.to_string()), "case {i}");

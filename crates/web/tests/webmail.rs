@@ -650,6 +650,34 @@ async fn another_box_is_not_found() {
 }
 
 #[tokio::test]
+async fn a_malformed_query_parameter_is_a_400_page_naming_it() {
+    let g = posta().await;
+    let web = Web::start(g[1].engine.clone()).await;
+    let mut b = web.login(ANNA, PASSWORD).await;
+    for (path, param) in [
+        ("/posta/messaggio?cartella=INBOX&uid=-1", "uid"),
+        ("/posta/eml?cartella=INBOX&uid=-1", "uid"),
+        ("/posta/allegato?cartella=INBOX&uid=1&n=-1", "n"),
+        ("/posta/messaggio?uid=1", "cartella"),
+        ("/posta/cartella?nome=INBOX&pagina=-1", "pagina"),
+        ("/posta/inviato", "id"),
+        ("/impostazioni/api?revocata=-1", "revocata"),
+    ] {
+        let res = web.get(&mut b, path, &[]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let html = res.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(html.starts_with("text/html"), "{path}: {html}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("data-testid=\"error\"")
+                && body.contains("Richiesta non valida.")
+                && body.contains(param),
+            "{path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_folder_of_the_holder_is_paged() {
     let g = posta().await;
     let e = &g[1].engine;

@@ -179,6 +179,7 @@ pub async fn elenco(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "The id is not a number", body = Errore),
         (status = 401, body = Errore), (status = 404, body = Errore),
     ))]
 pub async fn elimina(

@@ -21,7 +21,7 @@ pub mod testi;
 use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,7 +33,7 @@ use store::{HolderProfile, NOTICE_ADDRESSES, NewPecNotice, OrdinaryMail, StoreEr
 
 use crate::WebState;
 use crate::auth::client_ip;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::Lang;
 use crate::layout::Page;
@@ -285,7 +285,7 @@ async fn mostra(
     State(state): State<WebState>,
     holder: Holder,
     lang: Lang,
-    Query(q): Query<Fatto>,
+    Domanda(q): Domanda<Fatto>,
 ) -> Result<Response, WebError> {
     let v = Modulo::salvato(&state, &holder.principal.mailbox).await?;
     let fatto = q.fatto.as_deref().and_then(Sezione::from_slug);

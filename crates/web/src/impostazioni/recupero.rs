@@ -13,7 +13,7 @@
 use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,7 +26,7 @@ use super::testi::Testi;
 use super::{Errore, Errori, rifiuto_password, ripetuta};
 use crate::WebState;
 use crate::auth::client_ip;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::Lang;
 use crate::layout::Page;
@@ -229,7 +229,7 @@ async fn link_valido(state: &WebState, token: &str) -> Result<bool, WebError> {
 async fn nuova_form(
     State(state): State<WebState>,
     lang: Lang,
-    Query(q): Query<TokenQuery>,
+    Domanda(q): Domanda<TokenQuery>,
 ) -> Result<Response, WebError> {
     if !link_valido(&state, &q.token).await? {
         return non_valido(&state, lang);
