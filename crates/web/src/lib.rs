@@ -49,11 +49,15 @@ pub struct WebConfig {
     /// The provider's own host names (`[provider] hostname`): where a hosted domain's MX
     /// should point, for the panel's DNS check.
     pub provider_hosts: Vec<String>,
+    /// Where webhooks may be posted (`[webhooks]`): checked when one is created; the
+    /// dispatcher ([`api::webhook::avvia`]) is given the same rule for every delivery.
+    pub webhook: api::destinazioni::Destinazioni,
 }
 
 impl WebConfig {
     /// The defaults of a provider reached at `public_url`: seed 004's password policy, an
-    /// hour for recovery links, 1 GiB boxes (2 GiB PRO and multiutenza).
+    /// hour for recovery links, 1 GiB boxes (2 GiB PRO and multiutenza), webhooks to the
+    /// public Internet only.
     pub fn new(public_url: &str) -> WebConfig {
         const GIB: u64 = 1 << 30;
         WebConfig {
@@ -66,6 +70,7 @@ impl WebConfig {
                 (MailboxKind::Multiutenza, 2 * GIB),
             ],
             provider_hosts: Vec::new(),
+            webhook: api::destinazioni::Destinazioni::default(),
         }
     }
 
