@@ -388,3 +388,29 @@ async fn a_recovery_link_dies_when_the_password_changes_by_any_means() {
     );
     assert!(login(e, MARIO, "Ritrovata1").await.is_ok());
 }
+
+#[tokio::test]
+async fn a_recovery_link_dies_when_the_recovery_address_changes() {
+    let (g, _clock) = network().await;
+    let e = &g[0].engine;
+    let policy = PasswordPolicy::default();
+    // Saved again unchanged (the settings form saves its whole section): the link works.
+    let kept = recovery_link(e).await;
+    e.store()
+        .set_recovery_address(MARIO, Some("Mario.Rossi@libero.it"))
+        .await
+        .unwrap();
+    e.finish_recovery(&kept.token, "Ritrovata1", &policy)
+        .await
+        .unwrap();
+    // Sent to an address the holder no longer uses, or no longer has, a link must not work.
+    let old = recovery_link(e).await;
+    e.store()
+        .set_recovery_address(MARIO, Some("mario@altrove.it"))
+        .await
+        .unwrap();
+    link_dead(e.finish_recovery(&old.token, "Ritrovata2", &policy).await);
+    let old = recovery_link(e).await;
+    e.store().set_recovery_address(MARIO, None).await.unwrap();
+    link_dead(e.finish_recovery(&old.token, "Ritrovata2", &policy).await);
+}

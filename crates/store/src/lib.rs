@@ -1052,6 +1052,8 @@ pub trait Holders: Send + Sync {
     /// `InvalidSetting` for a blank `nome` or `cognome` or an `email` that is not an address
     /// (the same for [`Holders::activate`]).
     async fn set_holder_profile(&self, address: &str, profile: &HolderProfile) -> Result<()>;
+    /// A different address (or none) takes the box's recovery tokens with it: a link sent
+    /// to the address the holder replaced must not work.
     async fn set_recovery_address(&self, address: &str, recovery: Option<&str>) -> Result<()>;
     /// `InvalidSetting` for more than [`NOTICE_ADDRESSES`] addresses in either list.
     async fn set_new_pec_notice(&self, address: &str, notice: &NewPecNotice) -> Result<()>;

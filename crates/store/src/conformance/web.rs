@@ -475,7 +475,7 @@ pub async fn activation(store: &dyn Store) {
 }
 
 /// Recovery tokens name their box once, only before they expire, and never outlive a new
-/// password or the use of another token of the box.
+/// password, a new recovery address or the use of another token of the box.
 pub async fn recovery_tokens(store: &dyn Store) {
     let mailbox = fresh_mailbox(store, 0).await;
     let (good, expired) = (
@@ -582,6 +582,49 @@ pub async fn recovery_tokens(store: &dyn Store) {
         None,
         "a new password ends every recovery link of the box"
     );
+    let [kept, sent_elsewhere] = [(); 2].map(|_| sha256_hex(fresh("t").as_bytes()));
+    ok(
+        store
+            .set_recovery_address(&mailbox, Some("prima@libero.it"))
+            .await,
+        "a recovery address",
+    );
+    ok(
+        store
+            .create_recovery_token(&mailbox, &kept, NOW + 3600)
+            .await,
+        "a token",
+    );
+    ok(
+        store
+            .set_recovery_address(&mailbox, Some("PRIMA@libero.it"))
+            .await,
+        "the same address again",
+    );
+    assert_eq!(
+        ok(store.recovery_token(&kept, NOW).await, "looking up"),
+        Some(mailbox.clone()),
+        "the same recovery address saved again keeps the links"
+    );
+    ok(
+        store
+            .create_recovery_token(&mailbox, &sent_elsewhere, NOW + 3600)
+            .await,
+        "a token",
+    );
+    ok(
+        store
+            .set_recovery_address(&mailbox, Some("dopo@libero.it"))
+            .await,
+        "another address",
+    );
+    for token in [&kept, &sent_elsewhere] {
+        assert_eq!(
+            ok(store.recovery_token(token, NOW).await, "looking up"),
+            None,
+            "another recovery address ends the links sent to the one before"
+        );
+    }
     let nobody = format!("nessuno@{}", fresh_domain());
     assert_not_found(
         store.create_recovery_token(&nobody, &unknown, NOW).await,

@@ -256,8 +256,30 @@ impl Holders for SqliteStore {
 
     async fn set_recovery_address(&self, address: &str, recovery: Option<&str>) -> Result<()> {
         let recovery = optional_address(recovery)?;
-        self.update_mailbox(address, "recovery_address", recovery, "recovery address")
+        let address = address.to_ascii_lowercase();
+        let mut tx = self.write("set_recovery_address").await?;
+        let current: Option<Option<String>> =
+            sqlx::query_scalar("SELECT recovery_address FROM mailboxes WHERE address = ?1")
+                .bind(&address)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| {
+                    db_err(e, format_args!("reading the recovery address of {address}"))
+                })?;
+        let current = current.ok_or_else(|| StoreError::NotFound(format!("mailbox {address}")))?;
+        if current == recovery {
+            return Ok(());
+        }
+        sqlx::query("UPDATE mailboxes SET recovery_address = ?1 WHERE address = ?2")
+            .bind(&recovery)
+            .bind(&address)
+            .execute(&mut *tx)
             .await
+            .map_err(|e| db_err(e, format_args!("setting the recovery address of {address}")))?;
+        forget_recovery_tokens(&mut tx, &address).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a recovery address"))
     }
 
     async fn set_new_pec_notice(&self, address: &str, notice: &NewPecNotice) -> Result<()> {
