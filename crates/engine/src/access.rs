@@ -26,6 +26,14 @@ pub enum Submitted {
     },
 }
 
+/// A REST API send's idempotency key, with the digest of the draft it came with
+/// ([`crate::compose::Bozza::impronta`]): recorded together by the commit of the send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Idempotenza<'a> {
+    pub(crate) chiave: &'a str,
+    pub(crate) impronta: &'a str,
+}
+
 impl Engine {
     /// Runs the access point on a message the submission door received from `env.mail_from`
     /// (already authenticated as that mailbox's holder).
@@ -45,14 +53,15 @@ impl Engine {
         self.submit_keyed(env, raw, actor, None).await
     }
 
-    /// [`Engine::submit_as`], recording the REST API's idempotency key (if any) in the same
-    /// commit: a key the box already used fails it with `StoreError::Duplicate`.
+    /// [`Engine::submit_as`], recording the REST API's idempotency key and draft digest (if
+    /// any) in the same commit: a key the box already used fails it with
+    /// `StoreError::Duplicate`.
     pub(crate) async fn submit_keyed(
         &self,
         env: &Envelope,
         raw: &[u8],
         actor: Option<&str>,
-        idempotency_key: Option<&str>,
+        idempotenza: Option<&Idempotenza<'_>>,
     ) -> Result<Submitted, EngineError> {
         let now = self.clock.now();
         let identificativo = self.ids.next(&now);
@@ -73,13 +82,14 @@ impl Engine {
         for e in &mut batch.log {
             e.actor = actor.map(str::to_ascii_lowercase);
         }
-        if let Some(key) = idempotency_key {
+        if let Some(i) = idempotenza {
             let (Submitted::Accettato { identificativo }
             | Submitted::NonAccettato { identificativo, .. }) = &submitted;
             batch.api_sends.push(ApiSend {
                 mailbox: env.mail_from.to_ascii_lowercase(),
-                key: key.to_string(),
+                key: i.chiave.to_string(),
                 identificativo: identificativo.clone(),
+                request_hash: Some(i.impronta.to_string()),
             });
         }
         self.commit(batch).await?;

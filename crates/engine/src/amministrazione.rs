@@ -7,7 +7,10 @@
 //! A postmaster ([`AdminScope::Domain`]) manages the boxes of its domain; a box of another
 //! domain is [`AdminError::NotFound`], exactly as a box that does not exist, so one tenant
 //! never learns of another's boxes. Provider-wide actions (domains, admins, traffic) by a
-//! postmaster are [`AdminError::Forbidden`].
+//! postmaster are [`AdminError::Forbidden`]. The names an admin creates stay in what it
+//! manages too: a box's address, a CSV row's, and a login shaped like an address (a
+//! delegate's, a panel account's) must be of a domain it manages ([`Engine::login_nuovo`]),
+//! so that no tenant takes the names of another's domain.
 //!
 //! The store change comes first and its event right after, in a commit of its own (the
 //! accounts store has no place in a [`store::Batch`]): a crash in between leaves a change
@@ -23,6 +26,7 @@ use store::{
 };
 
 use crate::accounts::hash_password;
+use crate::riga::Riga;
 use crate::{Engine, EngineError, domain_of};
 
 /// Why an admin action was not done.
@@ -38,6 +42,10 @@ pub enum AdminError {
     /// address that is not one); the text says why.
     #[error("{0}")]
     Refused(String),
+    /// A login shaped like an address (the login named) whose domain the admin does not
+    /// manage, or the provider does not host.
+    #[error("{0}: a login shaped like an address must be of a domain the admin manages")]
+    FuoriDominio(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -348,10 +356,7 @@ impl Engine {
         ruolo: DelegateRole,
     ) -> Result<String, AdminError> {
         let m = self.casella_gestita(admin, mailbox).await?;
-        let login = login.trim().to_ascii_lowercase();
-        if login.is_empty() || login.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AdminError::Refused(format!("{login:?} is not a login")));
-        }
+        let login = self.login_nuovo(login, &admin.scope).await?;
         let password = genera_password()?;
         let d = NewDelegate {
             login: login.clone(),
@@ -453,7 +458,9 @@ impl Engine {
     }
 
     /// Creates an account of the panel (provider admins only); returns its generated
-    /// password. A domain's postmaster is `postmaster@<domain>`.
+    /// password. A domain's postmaster is `postmaster@<domain>`: a login shaped like an
+    /// address is of the domain the account will manage ([`Engine::login_nuovo`] with the
+    /// new account's `scope`), or of any hosted domain for a provider admin.
     pub async fn crea_amministratore(
         &self,
         admin: &Admin,
@@ -461,10 +468,7 @@ impl Engine {
         scope: &AdminScope,
     ) -> Result<String, AdminError> {
         solo_fornitore(admin)?;
-        let login = login.trim().to_ascii_lowercase();
-        if login.is_empty() || login.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AdminError::Refused(format!("{login:?} is not a login")));
-        }
+        let login = self.login_nuovo(login, scope).await?;
         let password = genera_password()?;
         self.store
             .create_admin(&login, &hash_password(&password)?, scope, self.adesso())
@@ -491,6 +495,38 @@ impl Engine {
     ) -> Result<Vec<(i64, String, u64)>, AdminError> {
         solo_fornitore(admin)?;
         Ok(self.store.counts(since, until).await?)
+    }
+
+    /// The login of a new delegate or panel account, trimmed and lowercase, if one whose
+    /// names stay within `scope` may create it. The rule, for every door (the panel with the
+    /// acting admin's scope; `pecora admin`, which acts as the operator, with
+    /// [`AdminScope::Provider`]):
+    ///
+    /// - not empty, no whitespace, no control characters ([`AdminError::Refused`]);
+    /// - shaped like an address (it has an `@`): a well-formed address
+    ///   ([`AdminError::Refused`]) of a domain the provider hosts and `scope` covers
+    ///   ([`AdminError::FuoriDominio`]), so that no tenant takes names in another's domain
+    ///   and no login poses as an address of a domain the provider does not serve;
+    /// - any other login is a name of the provider's own.
+    ///
+    /// A delegate's login that is a box's address, or another delegate's, is refused by the
+    /// store when the delegate is created (`AlreadyExists`); panel accounts are a name space
+    /// of their own.
+    pub async fn login_nuovo(&self, login: &str, scope: &AdminScope) -> Result<String, AdminError> {
+        let login = login.trim().to_ascii_lowercase();
+        if login.is_empty() || login.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(AdminError::Refused(format!("{login:?} is not a login")));
+        }
+        if login.contains('@') {
+            if !indirizzo_valido(&login) {
+                return Err(AdminError::Refused(format!("{login:?} is not an address")));
+            }
+            let domain = domain_of(&login);
+            if !scope.covers(&domain) || !self.hosts(&domain).await? {
+                return Err(AdminError::FuoriDominio(login));
+            }
+        }
+        Ok(login)
     }
 
     /// Refuses a domain the admin does not manage, or that the provider does not host.
@@ -538,7 +574,7 @@ impl Engine {
             subject: String::new(),
             related: Vec::new(),
             provider: self.settings.gestore.nome.clone(),
-            detail: Some(detail),
+            detail: Some(Riga(&detail).to_string()),
             daticert: None,
             actor: Some(admin.login.clone()),
         };

@@ -4,8 +4,10 @@
 //! `X-TipoRicevuta` header of spec §2.4 — and runs the punto di accesso on it.
 //!
 //! A send may carry an idempotency key (the REST API's): the key is recorded by the same
-//! commit that accepts the message, so a repeat — even one racing the first — gets the
-//! first send's outcome and nothing is sent twice.
+//! commit that accepts the message, with the draft's [`Bozza::impronta`], so a repeat —
+//! even one racing the first — gets the first send's outcome and nothing is sent twice,
+//! while the key coming back with another message is refused
+//! ([`ComposeError::ChiaveRiusata`]) rather than answered as if that message were sent.
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
@@ -14,8 +16,9 @@ use pec::checks::Envelope;
 use pec::daticert::TipoRicevuta;
 use store::StoreError;
 
-use crate::access::Submitted;
+use crate::access::{Idempotenza, Submitted};
 use crate::mailbox::Principal;
+use crate::settings::hex;
 use crate::{Engine, EngineError, build_error};
 
 /// A message to send, as a form or an API call describes it.
@@ -30,6 +33,34 @@ pub struct Bozza {
     pub allegati: Vec<Allegato>,
     /// The receipt type asked for (`X-TipoRicevuta`).
     pub ricevuta: TipoRicevuta,
+}
+
+impl Bozza {
+    /// A digest of everything the draft asks for: lowercase hex SHA-256 over its fields in
+    /// order, each length-prefixed (lists by their length first), so two drafts have the
+    /// same digest exactly when they are the same message to send — however the request
+    /// that carried them was written (JSON or a form, key order, defaults left out).
+    pub fn impronta(&self) -> String {
+        let mut sha = openssl::sha::Sha256::new();
+        let mut campo = |bytes: &[u8]| {
+            sha.update(&(bytes.len() as u64).to_be_bytes());
+            sha.update(bytes);
+        };
+        for lista in [&self.destinatari, &self.copia] {
+            campo(&(lista.len() as u64).to_be_bytes());
+            lista.iter().for_each(|a| campo(a.as_bytes()));
+        }
+        campo(self.oggetto.as_bytes());
+        campo(self.testo.as_bytes());
+        campo(&(self.allegati.len() as u64).to_be_bytes());
+        for a in &self.allegati {
+            campo(a.nome.as_bytes());
+            campo(a.tipo.as_bytes());
+            campo(&a.dati);
+        }
+        campo(self.ricevuta.as_str().as_bytes());
+        hex(&sha.finish())
+    }
 }
 
 /// One attachment of a [`Bozza`].
@@ -51,13 +82,23 @@ pub enum ComposeError {
     /// gestore's avvisi).
     #[error("{0}")]
     Invalid(String),
+    /// The idempotency key (named) was used by the box for another message: nothing sent.
+    #[error("idempotency key {0:?} already used for another message")]
+    ChiaveRiusata(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
 
+impl From<StoreError> for ComposeError {
+    fn from(e: StoreError) -> ComposeError {
+        ComposeError::Engine(e.into())
+    }
+}
+
 impl Engine {
     /// Sends `bozza` from `who`'s box through the punto di accesso. With an
-    /// `idempotency_key`, a key the box already used returns that send's outcome instead.
+    /// `idempotency_key`, a key the box already used for the same draft returns that send's
+    /// outcome instead, and one it used for another draft is [`ComposeError::ChiaveRiusata`].
     pub async fn send_bozza(
         &self,
         who: &Principal,
@@ -68,8 +109,13 @@ impl Engine {
             return Err(ComposeError::NotAllowed);
         }
         let mailbox = who.mailbox.to_ascii_lowercase();
-        if let Some(key) = idempotency_key
-            && let Some(earlier) = self.earlier_send(&mailbox, key).await?
+        let impronta = bozza.impronta();
+        let idempotenza = idempotency_key.map(|chiave| Idempotenza {
+            chiave,
+            impronta: &impronta,
+        });
+        if let Some(i) = &idempotenza
+            && let Some(earlier) = self.earlier_send(&mailbox, i).await?
         {
             return Ok(earlier);
         }
@@ -83,33 +129,42 @@ impl Engine {
             )));
         }
         let sent = self
-            .submit_keyed(&env, &raw, who.actor(), idempotency_key)
+            .submit_keyed(&env, &raw, who.actor(), idempotenza.as_ref())
             .await;
-        match (sent, idempotency_key) {
-            (Err(EngineError::Store(StoreError::Duplicate(_))), Some(key)) => {
+        match (sent, &idempotenza) {
+            (Err(EngineError::Store(StoreError::Duplicate(_))), Some(i)) => {
                 // A concurrent send with the same key committed first: its outcome stands.
-                self.earlier_send(&mailbox, key).await?.ok_or_else(|| {
-                    build_error(
+                self.earlier_send(&mailbox, i).await?.ok_or_else(|| {
+                    ComposeError::Engine(build_error(
                         "idempotent send",
-                        format!("key {key} used but not recorded"),
-                    )
-                    .into()
+                        format!("key {} used but not recorded", i.chiave),
+                    ))
                 })
             }
             (sent, _) => Ok(sent?),
         }
     }
 
-    /// What an earlier send with `key` from `mailbox` produced, if there was one: read back
-    /// from the box's own receipt of it.
+    /// What an earlier send with the key of `i` from `mailbox` produced, if there was one:
+    /// read back from the box's own receipt of it. [`ComposeError::ChiaveRiusata`] when that
+    /// send was of another draft (a send recorded without a digest, before the store kept
+    /// one, is taken for the same draft).
     async fn earlier_send(
         &self,
         mailbox: &str,
-        key: &str,
-    ) -> Result<Option<Submitted>, EngineError> {
-        let Some(identificativo) = self.store.api_send(mailbox, key).await? else {
+        i: &Idempotenza<'_>,
+    ) -> Result<Option<Submitted>, ComposeError> {
+        let Some(earlier) = self.store.api_send(mailbox, i.chiave).await? else {
             return Ok(None);
         };
+        if earlier
+            .request_hash
+            .as_deref()
+            .is_some_and(|h| h != i.impronta)
+        {
+            return Err(ComposeError::ChiaveRiusata(i.chiave.to_string()));
+        }
+        let identificativo = earlier.identificativo;
         for m in self
             .store
             .by_identificativo(mailbox, &identificativo)

@@ -24,6 +24,7 @@ pub mod reception;
 pub mod recovery_mail;
 pub mod relay;
 pub mod rewrite;
+pub mod riga;
 pub(crate) mod service_mail;
 pub mod settings;
 pub mod timers;

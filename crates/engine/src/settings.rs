@@ -166,7 +166,7 @@ pub struct RecoveryLink {
 const TOKEN_BYTES: usize = 32;
 
 /// Lowercase hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

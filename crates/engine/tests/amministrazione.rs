@@ -372,3 +372,82 @@ async fn a_bulk_import_creates_boxes_awaiting_activation() {
         .unwrap();
     assert_eq!(outcome, Err(Rifiuto::AltroDominio));
 }
+
+#[tokio::test]
+async fn a_login_shaped_like_an_address_stays_in_the_domains_its_creator_manages() {
+    let (g, _clock) = network().await;
+    let e = &g[0].engine;
+    e.store().create_domain("pec.altro.test", 0).await.unwrap();
+    let mario = "mario@pec.uno.test";
+    let outside = |r: Result<String, AdminError>| {
+        assert!(matches!(r, Err(AdminError::FuoriDominio(_))), "{r:?}");
+    };
+    // A postmaster: its own domain only.
+    let pm = postmaster(UNO);
+    for squat in [
+        "segreteria@pec.altro.test",
+        "segreteria@pec.due.test",
+        "Segreteria@Gmail.com",
+    ] {
+        outside(
+            e.aggiungi_delegato(&pm, mario, squat, DelegateRole::Lettura)
+                .await,
+        );
+        assert!(e.store().delegate(squat).await.unwrap().is_none());
+    }
+    for login in ["segreteria@pec.uno.test", "segreteria.rossi"] {
+        e.aggiungi_delegato(&pm, mario, login, DelegateRole::Lettura)
+            .await
+            .unwrap();
+    }
+    let malformed = e
+        .aggiungi_delegato(&pm, mario, "a@b@pec.uno.test", DelegateRole::Lettura)
+        .await;
+    assert!(
+        matches!(malformed, Err(AdminError::Refused(_))),
+        "{malformed:?}"
+    );
+    // A box's address is not a delegate's login, whoever asks.
+    let taken = e
+        .aggiungi_delegato(&pm, mario, "anna@pec.uno.test", DelegateRole::Lettura)
+        .await;
+    assert!(matches!(taken, Err(AdminError::Refused(_))), "{taken:?}");
+
+    // A provider admin: every hosted domain, nothing else.
+    let admin = fornitore();
+    e.aggiungi_delegato(
+        &admin,
+        mario,
+        "ufficio@pec.altro.test",
+        DelegateRole::Lettura,
+    )
+    .await
+    .unwrap();
+    outside(
+        e.aggiungi_delegato(&admin, mario, "ufficio@gmail.com", DelegateRole::Lettura)
+            .await,
+    );
+    // A domain's admin account: of the domain it will administer.
+    let scope = AdminScope::Domain(UNO.into());
+    outside(
+        e.crea_amministratore(&admin, "capo@pec.altro.test", &scope)
+            .await,
+    );
+    e.crea_amministratore(&admin, "capo@pec.uno.test", &scope)
+        .await
+        .unwrap();
+
+    // `pecora admin` applies the same rule as the operator, who manages every hosted domain.
+    let operator = AdminScope::Provider;
+    assert_eq!(
+        e.login_nuovo(" Titulus@PEC.altro.test ", &operator)
+            .await
+            .unwrap(),
+        "titulus@pec.altro.test"
+    );
+    outside(e.login_nuovo("titulus@gmail.com", &operator).await);
+    assert!(matches!(
+        e.login_nuovo("ti tulus", &operator).await,
+        Err(AdminError::Refused(_))
+    ));
+}

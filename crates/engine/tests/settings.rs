@@ -329,3 +329,88 @@ async fn a_forgotten_password_is_reset_through_the_recovery_address() {
         "{refused:?}"
     );
 }
+
+/// A fresh recovery link for Mario, whose box has a recovery address.
+async fn recovery_link(e: &Engine) -> engine::settings::RecoveryLink {
+    e.store()
+        .set_recovery_address(MARIO, Some("mario.rossi@libero.it"))
+        .await
+        .unwrap();
+    e.start_recovery(MARIO, 3600)
+        .await
+        .unwrap()
+        .expect("a link")
+}
+
+fn link_dead(r: Result<String, SettingsError>) {
+    assert!(matches!(r, Err(SettingsError::InvalidToken)), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_recovery_link_dies_when_the_password_changes_by_any_means() {
+    let (g, _clock) = network().await;
+    let e = &g[0].engine;
+    let policy = PasswordPolicy::default();
+
+    // The holder changes the password on the settings page.
+    let before = recovery_link(e).await;
+    let mario = login(e, MARIO, "password1").await.unwrap();
+    e.change_password(&mario, "password1", "Cambiata1", &policy)
+        .await
+        .unwrap();
+    link_dead(
+        e.finish_recovery(&before.token, "Ritrovata1", &policy)
+            .await,
+    );
+
+    // An admin resets it.
+    let before = recovery_link(e).await;
+    let admin = store::Admin {
+        login: "admin".into(),
+        password_hash: String::new(),
+        scope: store::AdminScope::Provider,
+        created_at: 0,
+    };
+    e.reimposta_password(&admin, MARIO).await.unwrap();
+    link_dead(
+        e.finish_recovery(&before.token, "Ritrovata1", &policy)
+            .await,
+    );
+
+    // One of two links is used: the other dies with it.
+    let (first, second) = (recovery_link(e).await, recovery_link(e).await);
+    e.finish_recovery(&first.token, "Ritrovata1", &policy)
+        .await
+        .unwrap();
+    link_dead(
+        e.finish_recovery(&second.token, "Ritrovata2", &policy)
+            .await,
+    );
+    assert!(login(e, MARIO, "Ritrovata1").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_recovery_link_dies_when_the_recovery_address_changes() {
+    let (g, _clock) = network().await;
+    let e = &g[0].engine;
+    let policy = PasswordPolicy::default();
+    // Saved again unchanged (the settings form saves its whole section): the link works.
+    let kept = recovery_link(e).await;
+    e.store()
+        .set_recovery_address(MARIO, Some("Mario.Rossi@libero.it"))
+        .await
+        .unwrap();
+    e.finish_recovery(&kept.token, "Ritrovata1", &policy)
+        .await
+        .unwrap();
+    // Sent to an address the holder no longer uses, or no longer has, a link must not work.
+    let old = recovery_link(e).await;
+    e.store()
+        .set_recovery_address(MARIO, Some("mario@altrove.it"))
+        .await
+        .unwrap();
+    link_dead(e.finish_recovery(&old.token, "Ritrovata2", &policy).await);
+    let old = recovery_link(e).await;
+    e.store().set_recovery_address(MARIO, None).await.unwrap();
+    link_dead(e.finish_recovery(&old.token, "Ritrovata2", &policy).await);
+}

@@ -316,6 +316,13 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
             password,
         } => {
             let role: DelegateRole = parse(&role, "delegate role")?;
+            // The panel's rule for logins, applied as the operator: one shaped like an
+            // address is of a domain this provider hosts.
+            let login = provider
+                .engine
+                .login_nuovo(&login, &store::AdminScope::Provider)
+                .await
+                .with_context(|| format!("delegate login {login:?}"))?;
             let (password, generated) = password_or_generated(password)?;
             store
                 .create_delegate(
@@ -397,6 +404,12 @@ pub async fn run(config: &Path, cmd: AdminCommand) -> anyhow::Result<()> {
                 Some(d) => store::AdminScope::Domain(d.to_ascii_lowercase()),
                 None => store::AdminScope::Provider,
             };
+            // As in the panel: a login shaped like an address is of the account's domain.
+            let login = provider
+                .engine
+                .login_nuovo(&login, &scope)
+                .await
+                .with_context(|| format!("admin login {login:?}"))?;
             let (password, generated) = password_or_generated(password)?;
             store
                 .create_admin(

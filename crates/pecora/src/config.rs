@@ -41,6 +41,9 @@ pub struct Config {
     /// What a new password must be (the web's password change, activation and recovery).
     #[serde(default)]
     pub password: PasswordSection,
+    /// Where the REST API's webhooks may be posted.
+    #[serde(default)]
+    pub webhooks: WebhooksSection,
     /// The virus scanner (clamd); absent: nothing is scanned, and `serve` warns at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub antivirus: Option<AntivirusSection>,
@@ -298,6 +301,36 @@ impl Default for WebSection {
     }
 }
 
+/// Where webhooks may be posted, as CIDR ranges (`10.0.0.0/8`, `::1/128`, or one address):
+/// by default anywhere but the ranges of [`web::api::destinazioni::VIETATE_DI_NORMA`]
+/// (loopback, private, link-local, CGNAT, multicast…). `allow` opens some of those (a
+/// receiver on this machine: `["127.0.0.0/8"]`); `deny` closes more, and wins over `allow`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksSection {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+impl WebhooksSection {
+    pub fn destinazioni(&self) -> anyhow::Result<web::api::destinazioni::Destinazioni> {
+        let reti = |list: &[String], key: &str| {
+            list.iter()
+                .map(|r| {
+                    r.parse()
+                        .map_err(|e| anyhow::anyhow!("[webhooks] {key}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        Ok(web::api::destinazioni::Destinazioni {
+            ammesse: reti(&self.allow, "allow")?,
+            vietate: reti(&self.deny, "deny")?,
+        })
+    }
+}
+
 /// The provider's password policy (issue 6: "configurable by the provider"); the defaults
 /// are seed 004's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -425,6 +458,7 @@ impl Config {
         if self.relay.timeout_seconds == 0 {
             bail!("relay.timeout_seconds must not be 0");
         }
+        self.webhooks.destinazioni()?;
         if let Some(av) = &self.antivirus {
             if av.timeout_seconds == 0 {
                 bail!("antivirus.timeout_seconds must not be 0");
@@ -509,6 +543,34 @@ mod tests {
         );
         for bad in ["timeout_seconds = 0", "timeout = 5"] {
             assert!(load(&format!("{base}[relay]\n{bad}\n")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhooks_section_is_optional_and_strict() {
+        let base = without("[webhooks]");
+        let default = load(&base).unwrap().webhooks.destinazioni().unwrap();
+        assert_eq!(default, web::api::destinazioni::Destinazioni::default());
+        let example = load(EXAMPLE).unwrap().webhooks.destinazioni().unwrap();
+        for (ip, allowed) in [
+            ("93.184.215.14", true),
+            ("203.0.113.5", false),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(example.ammesso(ip.parse().unwrap()), allowed, "{ip}");
+        }
+        let allowing = format!("{base}[webhooks]\nallow = [\"127.0.0.0/8\"]\n");
+        let allowing = load(&allowing).unwrap().webhooks.destinazioni().unwrap();
+        assert!(allowing.ammesso("127.0.0.1".parse().unwrap()));
+        for bad in [
+            "allow = [\"127.0.0.1/33\"]",
+            "deny = [\"rete\"]",
+            "permit = []",
+        ] {
+            assert!(
+                load(&format!("{base}[webhooks]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
         }
     }
 

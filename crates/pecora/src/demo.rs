@@ -15,7 +15,7 @@ use store::{AdminScope, MailboxKind, MailboxState, NewMailbox, OrdinaryMail};
 use crate::config::{
     Config, DnsSection, IndexSection, LimitsSection, ListenSection, LogSection, PasswordSection,
     ProviderSection, QuotaSection, RelaySection, SigningSection, TlsSection, TrustSection,
-    WebSection,
+    WebSection, WebhooksSection,
 };
 use crate::provider::Provider;
 
@@ -185,6 +185,11 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Demo> {
                 ..WebSection::default()
             },
             password: PasswordSection::default(),
+            // Everything runs on this machine: a protocol system's receiver too.
+            webhooks: WebhooksSection {
+                allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
+                deny: Vec::new(),
+            },
             antivirus: None,
             base: pdir.clone(),
         };

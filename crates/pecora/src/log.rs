@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use engine::riga::Riga;
 use serde::Serialize;
 use store::ChainReport;
 
@@ -97,7 +98,7 @@ pub async fn run(config: &Path, cmd: LogCommand) -> anyhow::Result<ExitCode> {
                         e.event
                             .detail
                             .as_deref()
-                            .map(|d| format!("  ({d})"))
+                            .map(|d| format!("  ({})", Riga(d)))
                             .unwrap_or_default()
                     );
                 }

@@ -241,6 +241,8 @@ impl Provider {
             ]
             .map(|kind| (kind, c.quotas.of(kind)));
             config.provider_hosts = vec![c.provider.hostname.clone()];
+            config.webhook = c.webhooks.destinazioni()?;
+            let destinazioni = config.webhook.clone();
             let mut state = web::WebState::new(self.engine.clone(), config);
             // The panel's DNS check asks what the relay asks.
             if c.dns.enabled {
@@ -251,7 +253,7 @@ impl Provider {
             let engine = self.engine.clone();
             let stop = stopped();
             tasks.spawn(async move {
-                web::api::webhook::avvia(engine, stop).await;
+                web::api::webhook::avvia(engine, destinazioni, stop).await;
                 Ok(())
             });
         }

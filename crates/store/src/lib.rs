@@ -756,6 +756,10 @@ pub struct ApiSend {
     pub key: String,
     /// What the send produced, returned to a client that sends again with the same key.
     pub identificativo: String,
+    /// A digest of what the send asked for (the engine's choice: lowercase hex SHA-256 of
+    /// the draft), so that the key coming back with another message can be told apart from
+    /// a repeat. `None` for sends recorded before the store kept it (schema 6).
+    pub request_hash: Option<String>,
 }
 
 /// Everything one operation changes, committed atomically by [`Store::commit`].
@@ -812,7 +816,8 @@ pub trait Accounts: Send + Sync {
     /// The setters below fail with `NotFound` for an unknown address.
     ///
     /// The hash replaced goes to the box's [`Holders::password_history`] (unless it is the
-    /// same string), so a policy can refuse a password used before.
+    /// same string), so a policy can refuse a password used before; the box's recovery
+    /// tokens go, so no link sent before outlives the password it was meant to replace.
     async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()>;
     async fn set_state(&self, address: &str, state: MailboxState) -> Result<()>;
     /// Changes the box's type (seed 000: "cambio della tipologia da Standard a PRO"). Its
@@ -1047,6 +1052,8 @@ pub trait Holders: Send + Sync {
     /// `InvalidSetting` for a blank `nome` or `cognome` or an `email` that is not an address
     /// (the same for [`Holders::activate`]).
     async fn set_holder_profile(&self, address: &str, profile: &HolderProfile) -> Result<()>;
+    /// A different address (or none) takes the box's recovery tokens with it: a link sent
+    /// to the address the holder replaced must not work.
     async fn set_recovery_address(&self, address: &str, recovery: Option<&str>) -> Result<()>;
     /// `InvalidSetting` for more than [`NOTICE_ADDRESSES`] addresses in either list.
     async fn set_new_pec_notice(&self, address: &str, notice: &NewPecNotice) -> Result<()>;
@@ -1064,8 +1071,9 @@ pub trait Holders: Send + Sync {
     async fn require_activation(&self, address: &str, deadline: i64) -> Result<()>;
     /// Activates a box awaiting it, in one step: the new password hash (the initial one goes
     /// to the history), the confirmed profile, the flag and deadline cleared, state
-    /// [`MailboxState::Attiva`]. `NotFound` unless the box is [`MailboxState::Sospesa`] and
-    /// awaiting activation.
+    /// [`MailboxState::Attiva`]; its recovery tokens go, as with
+    /// [`Accounts::set_password_hash`]. `NotFound` unless the box is
+    /// [`MailboxState::Sospesa`] and awaiting activation.
     async fn activate(&self, address: &str, hash: &str, profile: &HolderProfile) -> Result<()>;
     /// Blocks ([`MailboxState::Bloccata`]) every box still `Sospesa` and awaiting activation
     /// whose deadline is before `now`, in one step (so an activation racing the sweep either
@@ -1085,8 +1093,9 @@ pub trait Holders: Send + Sync {
     /// [`Holders::consume_recovery_token`] spends it.
     async fn recovery_token(&self, token_hash: &str, now: i64) -> Result<Option<String>>;
     /// The box a token was created for, if it was and is not expired (`expires_at` >
-    /// `now`); the token is gone afterwards either way, so it works once. Expired tokens of
-    /// every box are removed too.
+    /// `now`); the token is gone afterwards either way, so it works once. A token that
+    /// works takes every other token of its box with it; expired tokens of every box are
+    /// removed too.
     async fn consume_recovery_token(&self, token_hash: &str, now: i64) -> Result<Option<String>>;
 }
 
@@ -1133,9 +1142,9 @@ pub trait Api: Send + Sync {
     /// Revokes a key of the box; revoking again keeps the first instant. `NotFound` for an
     /// id that is not one of the box's keys.
     async fn revoke_api_key(&self, mailbox: &str, id: i64, at: i64) -> Result<()>;
-    /// The identificativo of the send the box made with this idempotency key (recorded by
-    /// [`Batch::api_sends`]), if any.
-    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<String>>;
+    /// The send the box made with this idempotency key (recorded by [`Batch::api_sends`]),
+    /// if any, as recorded (the mailbox lowercase).
+    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<ApiSend>>;
     /// Returns the webhook's id.
     async fn create_webhook(&self, mailbox: &str, url: &str, secret: &str, at: i64) -> Result<i64>;
     /// The webhooks of a box, by id.

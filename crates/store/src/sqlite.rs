@@ -111,6 +111,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_mail_access.sql"),
     include_str!("../migrations/0004_web.sql"),
     include_str!("../migrations/0005_webhook_outbox.sql"),
+    include_str!("../migrations/0006_api_send_digest.sql"),
 ];
 /// How long a statement waits for a lock held by another process, and a caller for the
 /// writer connection, before giving up.

@@ -216,18 +216,19 @@ async fn open_creates_the_layout() {
         .fetch_one(&mut conn)
         .await
         .expect("version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     store.close().await;
     // Opening again applies nothing twice.
     open_in(&data).await.close().await;
 }
 
 /// The schema scripts of the versions before this one, as `SqliteStore::open` applies them.
-const OLD_SCRIPTS: [&str; 4] = [
+const OLD_SCRIPTS: [&str; 5] = [
     include_str!("../migrations/0001_schema.sql"),
     include_str!("../migrations/0002_virus_archive.sql"),
     include_str!("../migrations/0003_mail_access.sql"),
     include_str!("../migrations/0004_web.sql"),
+    include_str!("../migrations/0005_webhook_outbox.sql"),
 ];
 
 /// Creates the database a pecora of schema `version` would have left in `dir`: its scripts,
@@ -550,6 +551,32 @@ async fn a_version_4_database_gains_the_webhook_outbox() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_5_database_keeps_its_api_sends_without_a_digest() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mario = "mario@pec.example";
+    let data = format!(
+        r"
+        INSERT INTO domains (name, created_at) VALUES ('pec.example', {NOW});
+        INSERT INTO mailboxes (address, domain, kind, state, quota, used, ordinary_mail,
+            password_hash, created_at)
+        VALUES ('{mario}', 'pec.example', 'standard', 'attiva', 0, 0, 'rifiuta', '$h', {NOW});
+        INSERT INTO api_sends (mailbox, key, identificativo)
+            VALUES ('{mario}', 'prot-1', 'id-1');"
+    );
+    old_database(dir.path(), 5, &data).await;
+    let store = open_in(dir.path()).await;
+    assert_eq!(
+        store.api_send(mario, "prot-1").await.unwrap(),
+        Some(ApiSend {
+            mailbox: mario.into(),
+            key: "prot-1".into(),
+            identificativo: "id-1".into(),
+            request_hash: None,
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
     open_in(dir.path()).await.close().await;
@@ -839,6 +866,7 @@ async fn a_failing_batch_leaves_no_row_behind() {
             mailbox: address.into(),
             key: "invio-1".into(),
             identificativo: "id-1".into(),
+            request_hash: Some("00".repeat(32)),
         }],
     };
 

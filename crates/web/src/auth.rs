@@ -13,16 +13,17 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
 use engine::accounts::LoginError;
+use engine::riga::Riga;
 use serde::Deserialize;
 
 use crate::WebState;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::layout::Page;
@@ -122,8 +123,9 @@ enum Outcome {
     Inactive,
 }
 
-/// The checks every login form shares: the double-submit token, then the lockout; `None`
-/// when the visitor may try, or the page refusing them.
+/// The checks every login form shares: the double-submit token, a login without control
+/// characters, then the lockout; `None` when the visitor may try, or the page refusing
+/// them.
 fn before_login(
     state: &WebState,
     action: &'static str,
@@ -136,8 +138,14 @@ fn before_login(
     if expected.is_empty() || !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
         return Err(WebError::Csrf);
     }
+    // No account has one (the engine refuses them at creation); only a forged log line would.
+    if form.login.chars().any(char::is_control) {
+        return Err(WebError::BadRequest(
+            "a login has no control characters".into(),
+        ));
+    }
     if state.throttle.locked(&form.login, ip) {
-        tracing::warn!(login = %form.login, %ip, "login refused: locked out");
+        tracing::warn!(login = %Riga(&form.login), %ip, "login refused: locked out");
         return Ok(Some(login_page(
             action,
             lang,
@@ -162,7 +170,7 @@ fn after_login(
     match outcome {
         Outcome::Open(who, next) => {
             state.throttle.succeeded(&form.login);
-            tracing::info!(login = %form.login, %ip, door = action, "web login");
+            tracing::info!(login = %Riga(&form.login), %ip, door = action, "web login");
             let (id, _) = state.sessions.open(who);
             (
                 StatusCode::SEE_OTHER,
@@ -179,7 +187,7 @@ fn after_login(
         }
         Outcome::Wrong => {
             state.throttle.failed(&form.login, ip);
-            tracing::info!(login = %form.login, %ip, door = action, "web login failed");
+            tracing::info!(login = %Riga(&form.login), %ip, door = action, "web login failed");
             login_page(
                 action,
                 lang,
@@ -316,15 +324,15 @@ struct Next {
 }
 
 /// Remembers the language and goes back to the page the switch was on (a local path only,
-/// so the link cannot send anyone elsewhere).
+/// see [`percorso_locale`], so the link cannot send anyone elsewhere).
 async fn switch_language(
     Path(code): Path<String>,
-    Query(q): Query<Next>,
+    Domanda(q): Domanda<Next>,
 ) -> Result<Response, WebError> {
     let lang = Lang::from_code(&code).ok_or(WebError::NotFound)?;
     let next = q
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| percorso_locale(n))
         .unwrap_or_else(|| "/".to_string());
     Ok((
         StatusCode::SEE_OTHER,
@@ -337,4 +345,49 @@ async fn switch_language(
         ],
     )
         .into_response())
+}
+
+/// Whether `next` (as the query gave it, decoded once) may be a `Location` of this site: a
+/// path that starts with one `/`, with no whitespace or control character anywhere (browsers
+/// drop tabs and newlines from a URL, so `/\t/evil.example` is `//evil.example` to them).
+/// Its path part — up to `?` or `#` — has no `//` and no backslash (a browser reads `\` as
+/// `/`), and all of that holds again once its escapes are decoded, so that no second
+/// decoding anywhere makes it leave the site. Decoded, the query part may hold spaces (a
+/// folder's name, escaped as `%20`): a query cannot change where a URL leads.
+fn percorso_locale(next: &str) -> bool {
+    let sicuro = |s: &str, spazi_nella_domanda: bool| {
+        let (percorso, resto) = s.split_at(s.find(['?', '#']).unwrap_or(s.len()));
+        percorso.starts_with('/')
+            && !percorso.contains("//")
+            && !percorso.contains('\\')
+            && !percorso.chars().any(char::is_whitespace)
+            && !s.chars().any(char::is_control)
+            && (spazi_nella_domanda || !resto.chars().any(char::is_whitespace))
+    };
+    sicuro(next, false) && sicuro(&percent_decode(next), true)
+}
+
+/// `s` with every `%XX` escape decoded (bytes that are not UTF-8 become U+FFFD).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|hex| bytes[i] == b'%' && hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,9 +1,11 @@
 //! What a handler answers when it cannot do what was asked: a status and a page that says
-//! why, in both languages (an error may come before the language is known). Nothing a
-//! client sends can make a handler panic; faults of the server side are logged with their
-//! context and shown as a plain 500.
+//! why, in both languages (an error may come before the language is known); a query that
+//! does not parse too, through [`Domanda`]. Nothing a client sends can make a handler
+//! panic; faults of the server side are logged with their context and shown as a plain 500.
 
 use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
@@ -18,6 +20,10 @@ pub enum WebError {
     /// postmaster acting outside its domain where the thing's existence is no secret).
     #[error("forbidden")]
     Forbidden,
+    /// A login shaped like an address (the login named) of a domain the admin does not
+    /// manage.
+    #[error("login {0} outside the admin's domains")]
+    LoginOutsideDomain(String),
     /// A form without this session's CSRF token.
     #[error("CSRF token missing or wrong")]
     Csrf,
@@ -33,7 +39,9 @@ impl WebError {
     fn status(&self) -> StatusCode {
         match self {
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Forbidden | WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Forbidden | WebError::Csrf | WebError::LoginOutsideDomain(_) => {
+                StatusCode::FORBIDDEN
+            }
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -43,6 +51,7 @@ impl WebError {
         match self {
             WebError::NotFound => t.not_found,
             WebError::Forbidden => t.forbidden,
+            WebError::LoginOutsideDomain(_) => t.login_outside_domain,
             WebError::Csrf => t.csrf_refused,
             WebError::BadRequest(_) => t.bad_request,
             WebError::Internal(_) => t.internal_error,
@@ -61,6 +70,18 @@ impl From<engine::EngineError> for WebError {
         WebError::Internal(anyhow::Error::new(e))
     }
 }
+
+impl From<QueryRejection> for WebError {
+    fn from(r: QueryRejection) -> WebError {
+        WebError::BadRequest(r.body_text())
+    }
+}
+
+/// A page's query parameters: axum's `Query`, with a query that does not parse (`uid=-1`, a
+/// parameter missing) answered by the error page as a 400 that names what is wrong.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(WebError))]
+pub struct Domanda<T>(pub T);
 
 impl From<askama::Error> for WebError {
     fn from(e: askama::Error) -> WebError {
@@ -85,7 +106,7 @@ impl IntoResponse for WebError {
                 tracing::error!(error = format!("{e:#}"), "web request failed");
                 None
             }
-            WebError::BadRequest(why) => Some(why.as_str()),
+            WebError::BadRequest(why) | WebError::LoginOutsideDomain(why) => Some(why.as_str()),
             _ => None,
         };
         let page = ErrorPage {

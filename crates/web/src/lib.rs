@@ -49,11 +49,15 @@ pub struct WebConfig {
     /// The provider's own host names (`[provider] hostname`): where a hosted domain's MX
     /// should point, for the panel's DNS check.
     pub provider_hosts: Vec<String>,
+    /// Where webhooks may be posted (`[webhooks]`): checked when one is created; the
+    /// dispatcher ([`api::webhook::avvia`]) is given the same rule for every delivery.
+    pub webhook: api::destinazioni::Destinazioni,
 }
 
 impl WebConfig {
     /// The defaults of a provider reached at `public_url`: seed 004's password policy, an
-    /// hour for recovery links, 1 GiB boxes (2 GiB PRO and multiutenza).
+    /// hour for recovery links, 1 GiB boxes (2 GiB PRO and multiutenza), webhooks to the
+    /// public Internet only.
     pub fn new(public_url: &str) -> WebConfig {
         const GIB: u64 = 1 << 30;
         WebConfig {
@@ -66,6 +70,7 @@ impl WebConfig {
                 (MailboxKind::Multiutenza, 2 * GIB),
             ],
             provider_hosts: Vec::new(),
+            webhook: api::destinazioni::Destinazioni::default(),
         }
     }
 
@@ -79,13 +84,17 @@ impl WebConfig {
 }
 
 /// What every handler shares: the engine (login, the store, the trust anchors), the
-/// provider's settings for the door, the sessions and the login throttle.
+/// provider's settings for the door, the sessions and the two throttles.
 #[derive(Clone)]
 pub struct WebState {
     pub engine: Arc<Engine>,
     pub config: Arc<WebConfig>,
     pub sessions: Arc<session::Sessions>,
+    /// Failed logins (and wrong current passwords on the settings page).
     pub throttle: Arc<throttle::Throttle>,
+    /// Password-recovery requests: counted apart, so that asking for links never locks
+    /// anyone's login.
+    pub recuperi: Arc<throttle::Throttle>,
     /// The resolver of the panel's DNS check; `None` when the provider does not use DNS.
     pub mx: Option<Arc<dyn MxLookup>>,
     /// The panel's bulk imports running or done.
@@ -109,6 +118,7 @@ impl WebState {
             config: Arc::new(config),
             sessions: Arc::new(session::Sessions::default()),
             throttle: Arc::new(throttle::Throttle::default()),
+            recuperi: Arc::new(throttle::Throttle::default()),
             mx: None,
             imports: Arc::default(),
         }

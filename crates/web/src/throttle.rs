@@ -1,6 +1,7 @@
 //! Login throttling: after [`MAX_FAILURES`] failed logins for one login name, or from one
 //! client IP, within [`LOCKOUT`], further attempts for it are refused without checking the
-//! password until [`LOCKOUT`] has passed since the last failure. Counting by name stops
+//! password until [`LOCKOUT`] has passed since the last failure. Password-recovery requests
+//! are counted the same way in a [`Throttle`] of their own ([`crate::WebState::recuperi`]). Counting by name stops
 //! guessing one box's password from many addresses; counting by IP stops one client trying
 //! many boxes. Unknown names count like known ones (and [`engine::Engine::login`] spends the
 //! same time on both), so the lockout reveals nothing about which boxes exist.

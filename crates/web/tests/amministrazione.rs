@@ -502,6 +502,76 @@ async fn a_postmaster_manages_delegates_type_and_quota() {
 }
 
 #[tokio::test]
+async fn a_login_shaped_like_an_address_must_be_of_a_domain_its_creator_manages() {
+    let (g, web) = setup().await;
+    let e = &g[0].engine;
+    let refused = |page: &str| {
+        page.contains("data-testid=\"error\"")
+            && page.contains("dominio che gestisci")
+            && page.contains("domain you manage")
+    };
+    // The postmaster of pec.uno.test gives Mario delegates: none in pec.altro.test (the
+    // same provider's, another postmaster's), none in a domain the provider does not host.
+    let mut pm = admin_login(&web, "postmaster@pec.uno.test").await;
+    let csrf = token(&web, &mut pm).await;
+    let delegate = |login: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("casella", MARIO.into()),
+            ("login", login.into()),
+            ("ruolo", "lettura".into()),
+        ]
+    };
+    for login in ["segreteria@pec.altro.test", "Segreteria@Gmail.com"] {
+        let form = delegate(login);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = web
+            .post(&mut pm, "/amministrazione/delegato/crea", &form)
+            .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{login}");
+        assert!(refused(&res.text().await.unwrap()), "{login}");
+        assert!(
+            e.store().delegate(login).await.unwrap().is_none(),
+            "{login}"
+        );
+    }
+    for login in ["segreteria@pec.uno.test", "segreteria.mario"] {
+        let form = delegate(login);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = web
+            .post(&mut pm, "/amministrazione/delegato/crea", &form)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{login}");
+        assert!(
+            e.store().delegate(login).await.unwrap().is_some(),
+            "{login}"
+        );
+    }
+
+    // A domain's admin made by the provider admin: in the domain it administers.
+    let mut admin = admin_login(&web, "admin").await;
+    let csrf = csrf_of(&web.page(&mut admin, "/amministrazione").await);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("ambito", "dominio"),
+        ("dominio", UNO),
+        ("login", "capo@pec.altro.test"),
+    ];
+    let res = web
+        .post(&mut admin, "/amministrazione/amministratore/crea", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(refused(&res.text().await.unwrap()));
+    assert!(
+        e.store()
+            .admin("capo@pec.altro.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn a_provider_admin_adds_a_domain_and_its_postmaster_and_sees_the_traffic() {
     let (g, web) = setup().await;
     let e = &g[0].engine;

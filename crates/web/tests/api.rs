@@ -11,6 +11,7 @@ mod support;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use engine::Engine;
@@ -19,6 +20,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
 use support::Web;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use web::api::destinazioni::Destinazioni;
 
 const MARIO: &str = "mario@pec.uno.test";
 const ANNA_UNO: &str = "anna@pec.uno.test";
@@ -357,6 +359,59 @@ async fn a_repeat_with_the_same_idempotency_key_sends_nothing() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_reused_for_another_message_is_refused_in_the_client_s_language() {
+    let (g, _clock) = network().await;
+    let web = Web::start(g[0].engine.clone()).await;
+    let k = key(&g[0].engine, MARIO).await;
+    let send = |body: Value, lang: Option<&'static str>| {
+        let mut r = req(&web, Method::POST, "/api/v1/messages", Some(&k))
+            .header("Idempotency-Key", "prot-2026-000007")
+            .json(&body);
+        if let Some(lang) = lang {
+            r = r.header(header::ACCEPT_LANGUAGE, lang);
+        }
+        r.send()
+    };
+    let first = json!({"to": [ANNA], "subject": "Delibera 7", "text": "Testo."});
+    let (status, sent) = json_of(send(first, None).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+
+    // The same message, written another way (JSON key order, defaults spelled out, as a
+    // form), is a repeat: the first outcome, nothing sent.
+    let same = json!({"text": "Testo.", "cc": [], "subject": "Delibera 7", "to": [ANNA],
+        "receipt_type": "completa"});
+    let (status, again) = json_of(send(same, None).await.unwrap()).await;
+    assert_eq!((status, &again), (StatusCode::OK, &sent));
+    let form = reqwest::multipart::Form::new()
+        .text("to", ANNA)
+        .text("subject", "Delibera 7")
+        .text("text", "Testo.");
+    let res = req(&web, Method::POST, "/api/v1/messages", Some(&k))
+        .header("Idempotency-Key", "prot-2026-000007")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res).await, (StatusCode::OK, sent.clone()));
+
+    // Another message under the same key is refused, in the client's language.
+    for (lang, words) in [(None, "chiave"), (Some("en-GB,en;q=0.9"), "key")] {
+        let other = json!({"to": [ANNA], "subject": "Delibera 8", "text": "Testo."});
+        let (status, v) = json_of(send(other, lang).await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["code"], "idempotency_key_reused", "{v}");
+        assert!(v["message"].as_str().unwrap().contains(words), "{v}");
+    }
+    let sent = g[0]
+        .engine
+        .store()
+        .messages(MARIO, store::SENT)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1, "nothing but the first was sent");
+}
+
+#[tokio::test]
 async fn bad_requests_get_json_errors_never_html() {
     let (g, _clock) = network().await;
     let web = Web::start(g[0].engine.clone()).await;
@@ -375,13 +430,17 @@ async fn bad_requests_get_json_errors_never_html() {
         (post("{\"to\": [\"a@b.it\"], \"subject\": \"x\", \"attachments\": [{\"filename\": \"a\", \"content_base64\": \"***\"}]}", "application/json").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         (post("{\"to\": [\"non un indirizzo\"], \"subject\": \"x\"}", "application/json").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         (post("--x\r\n", "multipart/form-data; boundary=x").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
-        (get(&web, "/api/v1/messages/INBOX/dodici", &k).await, StatusCode::NOT_FOUND, "not_found"),
+        (get(&web, "/api/v1/messages/INBOX/dodici", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/messages/INBOX/-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/messages/INBOX/-1/raw", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/sent/x/receipts/-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
+        (get(&web, "/api/v1/messages?limit=-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
         (get(&web, "/api/v1/messages/Nessuna/1", &k).await, StatusCode::NOT_FOUND, "not_found"),
         (get(&web, "/api/v1/messages?since_uid=-1", &k).await, StatusCode::BAD_REQUEST, "bad_request"),
         (get(&web, "/api/v1/nessuna/rotta", &k).await, StatusCode::NOT_FOUND, "not_found"),
         (req(&web, Method::PUT, "/api/v1/messages", Some(&k)).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         (req(&web, Method::POST, "/api/v1/webhooks", Some(&k)).json(&json!({"url": "http://example.org/h"})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (req(&web, Method::DELETE, "/api/v1/webhooks/x", Some(&k)).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found"),
+        (req(&web, Method::DELETE, "/api/v1/webhooks/x", Some(&k)).send().await.unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (i, (res, status, code)) in cases.into_iter().enumerate() {
         assert_eq!(error_of(res).await, (status, code.to_string()), "case {i}");
@@ -422,7 +481,7 @@ async fn every_route_with_another_box_s_key_finds_nothing() {
     relay_all(&g).await;
     let (_, hook) = json_of(
         req(&web, Method::POST, "/api/v1/webhooks", Some(&anna))
-            .json(&json!({"url": "https://protocollo.example/hook"}))
+            .json(&json!({"url": "https://203.0.113.7/hook"}))
             .send()
             .await
             .unwrap(),
@@ -503,46 +562,71 @@ async fn every_route_with_another_box_s_key_finds_nothing() {
 /// What the receiver got: (headers lowercased, body).
 type Ricevuti = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
 
+/// The operator's rule of the providers whose webhooks go to the receivers started here:
+/// loopback allowed.
+fn loopback() -> Destinazioni {
+    Destinazioni {
+        ammesse: vec!["127.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()],
+        vietate: Vec::new(),
+    }
+}
+
+/// A door whose webhooks may go to loopback.
+async fn web_loopback(e: &Arc<Engine>) -> Web {
+    let mut config = web::WebConfig::new("https://localhost");
+    config.webhook = loopback();
+    Web::start_with(web::WebState::new(e.clone(), config)).await
+}
+
+/// A listener on loopback: its port, and how many requests it read.
+async fn listener() -> (tokio::net::TcpListener, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// Reads one HTTP/1.1 request: its headers (lowercased) and its body.
+async fn request(s: &mut tokio::net::TcpStream) -> (Vec<(String, String)>, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "request cut short");
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let headers: Vec<(String, String)> = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        while buf.len() < end + 4 + len {
+            let n = s.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        return (headers, buf[end + 4..end + 4 + len].to_vec());
+    }
+}
+
 /// A plain-HTTP receiver on loopback that answers 500 to its first `failures` requests and
 /// 200 after, so that the test sees the retries; it keeps what it answered 200 to.
 async fn receiver(failures: usize) -> (String, Ricevuti) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/pec",
-        listener.local_addr().unwrap().port()
-    );
+    let (listener, port) = listener().await;
+    let url = format!("http://127.0.0.1:{port}/pec");
     let got: Ricevuti = Arc::default();
     let seen = got.clone();
     tokio::spawn(async move {
         let mut failures = failures;
         loop {
             let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head, body) = loop {
-                let n = s.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "request cut short");
-                buf.extend_from_slice(&chunk[..n]);
-                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                let headers: Vec<(String, String)> = head
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                    .collect();
-                let len: usize = headers
-                    .iter()
-                    .find(|(k, _)| k == "content-length")
-                    .map_or(0, |(_, v)| v.parse().unwrap());
-                while buf.len() < end + 4 + len {
-                    let n = s.read(&mut chunk).await.unwrap();
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                break (headers, buf[end + 4..end + 4 + len].to_vec());
-            };
+            let (head, body) = request(&mut s).await;
             let status = if failures > 0 {
                 failures -= 1;
                 "500 Internal Server Error"
@@ -601,8 +685,8 @@ async fn wait_for_posts(got: &Ricevuti, n: usize, clock: &engine::clock::ManualC
 async fn receipts_and_buste_are_posted_signed_to_the_webhooks_once() {
     let (g, clock) = network().await;
     let (uno, due): (&Gestore, &Gestore) = (&g[0], &g[1]);
-    let web_uno = Web::start(uno.engine.clone()).await;
-    let web_due = Web::start(due.engine.clone()).await;
+    let web_uno = web_loopback(&uno.engine).await;
+    let web_due = web_loopback(&due.engine).await;
     let (url, got) = receiver(1).await;
     let mario = key(&uno.engine, MARIO).await;
     let anna = key(&due.engine, ANNA).await;
@@ -618,7 +702,11 @@ async fn receipts_and_buste_are_posted_signed_to_the_webhooks_once() {
         secrets.push(hook["secret"].as_str().unwrap().to_string());
     }
     for e in [&uno.engine, &due.engine] {
-        tokio::spawn(web::api::webhook::avvia(e.clone(), std::future::pending()));
+        tokio::spawn(web::api::webhook::avvia(
+            e.clone(),
+            loopback(),
+            std::future::pending(),
+        ));
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
@@ -685,7 +773,7 @@ async fn receipts_and_buste_are_posted_signed_to_the_webhooks_once() {
 async fn webhook_events_wait_for_a_dispatcher_and_are_retried_until_delivered_once() {
     let (g, clock) = network().await;
     let uno = &g[0];
-    let web = Web::start(uno.engine.clone()).await;
+    let web = web_loopback(&uno.engine).await;
     // The first two posts fail: each event needs a retry, or nothing ever arrives.
     let (url, got) = receiver(2).await;
     let mario = key(&uno.engine, MARIO).await;
@@ -698,9 +786,13 @@ async fn webhook_events_wait_for_a_dispatcher_and_are_retried_until_delivered_on
 
     // A dispatcher runs and stops before anything is sent.
     let dispatcher = |stopped: tokio::sync::oneshot::Receiver<()>| {
-        tokio::spawn(web::api::webhook::avvia(uno.engine.clone(), async {
-            let _ = stopped.await;
-        }))
+        tokio::spawn(web::api::webhook::avvia(
+            uno.engine.clone(),
+            loopback(),
+            async {
+                let _ = stopped.await;
+            },
+        ))
     };
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let first = dispatcher(stopped);
@@ -764,6 +856,151 @@ async fn webhook_events_wait_for_a_dispatcher_and_are_retried_until_delivered_on
     );
     seen.dedup_by(|a, b| (&a.0, a.1) == (&b.0, b.1));
     assert_eq!(seen.len(), 2, "two messages, each posted once: {got:?}");
+}
+
+/// A listener on loopback that answers every request `307 Temporary Redirect` to
+/// `location`; its URL, and how many requests it answered.
+async fn redirector(location: String) -> (String, Arc<AtomicUsize>) {
+    let (listener, port) = listener().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            request(&mut s).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\n\
+                 content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+        }
+    });
+    (format!("http://127.0.0.1:{port}/pec"), hits)
+}
+
+/// A listener on loopback that only counts the connections it gets; its port.
+async fn trap() -> (u16, Arc<AtomicUsize>) {
+    let (listener, port) = listener().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while listener.accept().await.is_ok() {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, hits)
+}
+
+/// Mario sends Anna a PEC and the network relays it: his accettazione and avvenuta
+/// consegna are delivered into his box, two events for each of his webhooks.
+async fn two_receipts(g: &[Gestore], web: &Web, mario: &str) {
+    let res = send_json(web, mario, json!({"to": [ANNA], "subject": "Avviso"}), None).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    relay_all(g).await;
+}
+
+#[tokio::test]
+async fn a_webhook_answering_with_a_redirect_fails_and_the_redirect_is_never_followed() {
+    let (g, clock) = network().await;
+    let uno = &g[0].engine;
+    let web = web_loopback(uno).await;
+    let (trap_port, trap_hits) = trap().await;
+    let (url, hits) = redirector(format!("http://127.0.0.1:{trap_port}/altrove")).await;
+    let mario = key(uno, MARIO).await;
+    let res = req(&web, Method::POST, "/api/v1/webhooks", Some(&mario))
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    tokio::spawn(web::api::webhook::avvia(
+        uno.clone(),
+        loopback(),
+        std::future::pending(),
+    ));
+    two_receipts(&g, &web, &mario).await;
+    // Both events posted, failed, and posted again once their pause is over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while hits.load(Ordering::SeqCst) < 4 {
+        assert!(std::time::Instant::now() < deadline, "{hits:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        clock.advance(jiff::SignedDuration::from_secs(2));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        trap_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_to_a_denied_address_is_refused_at_creation_and_at_delivery() {
+    let (g, clock) = network().await;
+    let uno = &g[0].engine;
+    let (url, got) = receiver(0).await;
+    let port = url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let by_name = format!("http://localhost:{port}/pec");
+    let mario = key(uno, MARIO).await;
+    let create = |web: &Web, url: &str| {
+        req(web, Method::POST, "/api/v1/webhooks", Some(&mario))
+            .json(&json!({"url": url}))
+            .send()
+    };
+
+    // By default neither loopback, by address or by a name that resolves to it, nor the
+    // provider's networks, nor what hides them behind IPv6.
+    let web = Web::start(uno.clone()).await;
+    for denied in [
+        url.as_str(),
+        by_name.as_str(),
+        "https://10.0.0.1/hook",
+        "https://[::ffff:169.254.169.254]/latest/meta-data",
+        "https://[fd00::1]/hook",
+        "https://0.0.0.0/hook",
+    ] {
+        let (status, v) = json_of(create(&web, denied).await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{denied}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not post webhooks to"),
+            "{denied}: {v}"
+        );
+    }
+    assert!(uno.store().webhooks(MARIO).await.unwrap().is_empty());
+
+    // Webhooks made while the operator allowed loopback, delivered after it stopped: the
+    // dispatcher checks again, by address and by name, and posts nothing.
+    let allowing = web_loopback(uno).await;
+    for allowed in [&url, &by_name] {
+        let res = create(&allowing, allowed).await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{allowed}");
+    }
+    tokio::spawn(web::api::webhook::avvia(
+        uno.clone(),
+        Destinazioni::default(),
+        std::future::pending(),
+    ));
+    two_receipts(&g, &web, &mario).await;
+    for _ in 0..10 {
+        clock.advance(jiff::SignedDuration::from_secs(120));
+        uno.mailbox_changed(MARIO);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let posted = got.lock().unwrap().len();
+    assert_eq!(posted, 0, "posts reached a denied address");
+    let now = uno.clock().now().timestamp().as_second();
+    assert!(
+        uno.store()
+            .claim_webhook_events(now, now, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "every try spent"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod gestori;
 #[path = "support/web.rs"]
 mod support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use engine::Engine;
 use engine::accounts::LoginError;
@@ -995,7 +995,7 @@ async fn a_recovery_link_is_mailed_and_works_once() {
 }
 
 #[tokio::test]
-async fn recovery_requests_are_throttled() {
+async fn recovery_requests_are_throttled_apart_from_logins() {
     let (g, _clock) = network().await;
     let e = &g[0].engine;
     e.store()
@@ -1016,6 +1016,13 @@ async fn recovery_requests_are_throttled() {
         recovery_link(e, "mario.rossi@libero.it").await.len(),
         web::throttle::MAX_FAILURES as usize
     );
+    // Asking for links is no failed login: the box, and this client, still log in.
+    let res = web
+        .try_login(&mut Browser::default(), MARIO, PASSWORD)
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = web.try_login(&mut Browser::default(), ANNA, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -1046,4 +1053,87 @@ async fn guessing_the_current_password_from_a_session_locks_it_out() {
     );
     assert!(logs_in(e, MARIO, PASSWORD).await);
     assert!(!logs_in(e, MARIO, "Nuova2026").await);
+}
+
+/// A writer into a shared buffer, for [`captured_log`].
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What this test binary logs from now on, as `pecora serve` writes it. Process-wide: a
+/// subscriber for one thread only misses the events whose call sites another test's
+/// thread met first, with no subscriber (tracing caches that they are not wanted).
+fn captured_log() -> Arc<Mutex<Vec<u8>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || Buffer(writer.clone()))
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    log
+}
+
+#[tokio::test]
+async fn text_from_outside_cannot_forge_log_lines() {
+    let log = captured_log();
+    let (g, _clock) = network().await;
+    let e = &g[0].engine;
+    let web = Web::start(e.clone()).await;
+    let forged = "\n2026-12-01T00:00:00.000000Z  INFO web login login=mario@pec.uno.test";
+    let login = format!("nessuno@pec.uno.test{forged}");
+
+    // Both login doors refuse a name with a line break before checking or logging anything.
+    let res = web
+        .try_login(&mut Browser::default(), &login, PASSWORD)
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let mut b = Browser::default();
+    web.get(&mut b, "/amministrazione/accesso", &[]).await;
+    let token = b.cookie("pecora_accesso").unwrap().to_string();
+    let form = [
+        ("login", login.as_str()),
+        ("password", PASSWORD),
+        ("csrf", &token),
+    ];
+    let res = web.post(&mut b, "/amministrazione/accesso", &form).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // A recovery request is logged, its address on one line.
+    assert_eq!(ask(&web, &login).await.0, StatusCode::OK);
+    // An API key's label goes into the legal log on one line too.
+    let mut b = web.login(MARIO, PASSWORD).await;
+    let page = web.page(&mut b, "/impostazioni/api").await;
+    let label = format!("Titulus{forged}");
+    let form = [("csrf", csrf_of(&page)), ("etichetta", label)];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        web.post(&mut b, "/impostazioni/api", &form).await.status(),
+        StatusCode::OK
+    );
+    let events = e.store().events_between(0, i64::MAX).await.unwrap();
+    let created = events
+        .iter()
+        .find(|l| l.event.kind == "admin-api-key-create")
+        .and_then(|l| l.event.detail.clone())
+        .unwrap();
+    assert!(
+        !created.contains('\n') && created.contains("Titulus\\n2026-12-01"),
+        "{created}"
+    );
+
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("nessuno@pec.uno.test\\n2026-12-01"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-01")),
+        "a forged line: {log}"
+    );
 }

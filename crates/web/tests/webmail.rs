@@ -18,7 +18,7 @@ use reqwest::header;
 use store::{
     Batch, DelegateRole, MailboxKind, NewDelegate, NewMessage, OrdinaryMail, StoredMessage,
 };
-use support::{Browser, Web, csrf_of};
+use support::{Browser, Web, csrf_of, enc};
 
 const MARIO: &str = "mario@pec.uno.test";
 const ANNA_UNO: &str = "anna@pec.uno.test";
@@ -274,6 +274,43 @@ async fn the_language_follows_the_switch_then_accept_language() {
         .get(&mut b, "/lingua/en?next=%2F%2Fevil.example", &[])
         .await;
     assert_eq!(res.headers()[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn the_language_switch_goes_back_to_a_local_path_and_nowhere_else() {
+    let g = posta().await;
+    let web = Web::start(g[1].engine.clone()).await;
+    let mut b = Browser::default();
+    let switch = |next: &str| format!("/lingua/en?next={}", enc(next));
+    // A folder's page, its name escaped as the layout writes it.
+    for next in ["/posta/cartella?nome=Pratiche%202026&pagina=2", "/"] {
+        let res = web.get(&mut b, &switch(next), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(res.headers()[header::LOCATION], next);
+    }
+    // Browsers drop tabs and newlines from a URL and read a backslash as a slash: each of
+    // these would lead to another site, some only once their escapes are decoded.
+    for next in [
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/\n/evil.example",
+        "/%0d%0a/evil.example",
+        "//evil.example",
+        "/%2F/evil.example",
+        "/%2f%2fevil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/ /evil.example",
+        "/%20/evil.example",
+        "https://evil.example/",
+        "evil.example",
+        "",
+        "/posta?x=\u{7}",
+    ] {
+        let res = web.get(&mut b, &switch(next), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(res.headers()[header::LOCATION], "/", "{next:?}");
+    }
 }
 
 #[tokio::test]
@@ -610,6 +647,34 @@ async fn another_box_is_not_found() {
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()[header::LOCATION], "/login");
+}
+
+#[tokio::test]
+async fn a_malformed_query_parameter_is_a_400_page_naming_it() {
+    let g = posta().await;
+    let web = Web::start(g[1].engine.clone()).await;
+    let mut b = web.login(ANNA, PASSWORD).await;
+    for (path, param) in [
+        ("/posta/messaggio?cartella=INBOX&uid=-1", "uid"),
+        ("/posta/eml?cartella=INBOX&uid=-1", "uid"),
+        ("/posta/allegato?cartella=INBOX&uid=1&n=-1", "n"),
+        ("/posta/messaggio?uid=1", "cartella"),
+        ("/posta/cartella?nome=INBOX&pagina=-1", "pagina"),
+        ("/posta/inviato", "id"),
+        ("/impostazioni/api?revocata=-1", "revocata"),
+    ] {
+        let res = web.get(&mut b, path, &[]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let html = res.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(html.starts_with("text/html"), "{path}: {html}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("data-testid=\"error\"")
+                && body.contains("Richiesta non valida.")
+                && body.contains(param),
+            "{path}: {body}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -474,7 +474,8 @@ pub async fn activation(store: &dyn Store) {
     assert_not_found(store.require_activation(&nobody, NOW).await, "unknown box");
 }
 
-/// Recovery tokens name their box once, only before they expire.
+/// Recovery tokens name their box once, only before they expire, and never outlive a new
+/// password, a new recovery address or the use of another token of the box.
 pub async fn recovery_tokens(store: &dyn Store) {
     let mailbox = fresh_mailbox(store, 0).await;
     let (good, expired) = (
@@ -546,6 +547,84 @@ pub async fn recovery_tokens(store: &dyn Store) {
         ),
         None
     );
+
+    // A token used takes the box's others with it; a new password, all of them.
+    let [used, sibling, older] = [(); 3].map(|_| sha256_hex(fresh("t").as_bytes()));
+    for token in [&used, &sibling] {
+        ok(
+            store
+                .create_recovery_token(&mailbox, token, NOW + 3600)
+                .await,
+            "a token",
+        );
+    }
+    assert_eq!(
+        ok(store.consume_recovery_token(&used, NOW).await, "consuming"),
+        Some(mailbox.clone())
+    );
+    assert_eq!(
+        ok(store.recovery_token(&sibling, NOW).await, "looking up"),
+        None,
+        "the other token of the box went with the one used"
+    );
+    ok(
+        store
+            .create_recovery_token(&mailbox, &older, NOW + 3600)
+            .await,
+        "a token",
+    );
+    ok(
+        store.set_password_hash(&mailbox, "$nuova").await,
+        "a new password",
+    );
+    assert_eq!(
+        ok(store.recovery_token(&older, NOW).await, "looking up"),
+        None,
+        "a new password ends every recovery link of the box"
+    );
+    let [kept, sent_elsewhere] = [(); 2].map(|_| sha256_hex(fresh("t").as_bytes()));
+    ok(
+        store
+            .set_recovery_address(&mailbox, Some("prima@libero.it"))
+            .await,
+        "a recovery address",
+    );
+    ok(
+        store
+            .create_recovery_token(&mailbox, &kept, NOW + 3600)
+            .await,
+        "a token",
+    );
+    ok(
+        store
+            .set_recovery_address(&mailbox, Some("PRIMA@libero.it"))
+            .await,
+        "the same address again",
+    );
+    assert_eq!(
+        ok(store.recovery_token(&kept, NOW).await, "looking up"),
+        Some(mailbox.clone()),
+        "the same recovery address saved again keeps the links"
+    );
+    ok(
+        store
+            .create_recovery_token(&mailbox, &sent_elsewhere, NOW + 3600)
+            .await,
+        "a token",
+    );
+    ok(
+        store
+            .set_recovery_address(&mailbox, Some("dopo@libero.it"))
+            .await,
+        "another address",
+    );
+    for token in [&kept, &sent_elsewhere] {
+        assert_eq!(
+            ok(store.recovery_token(token, NOW).await, "looking up"),
+            None,
+            "another recovery address ends the links sent to the one before"
+        );
+    }
     let nobody = format!("nessuno@{}", fresh_domain());
     assert_not_found(
         store.create_recovery_token(&nobody, &unknown, NOW).await,
@@ -687,19 +766,21 @@ pub async fn api_keys(store: &dyn Store) {
     );
 }
 
-/// The idempotency key of an API send is recorded with its batch: found afterwards, and a
-/// second batch with the key is refused whole.
+/// The idempotency key of an API send is recorded with its batch and the digest of what was
+/// asked: found afterwards, and a second batch with the key is refused whole.
 pub async fn api_sends(store: &dyn Store) {
     let mailbox = fresh_mailbox(store, 0).await;
     let other = fresh_mailbox(store, 0).await;
     let (key, id) = (fresh("chiave"), fresh("opec"));
+    let recorded = |mailbox: &str, identificativo: &str| ApiSend {
+        mailbox: mailbox.into(),
+        key: key.clone(),
+        identificativo: identificativo.into(),
+        request_hash: Some(sha256_hex(identificativo.as_bytes())),
+    };
     let send = |mailbox: &str, identificativo: &str| Batch {
         log: vec![event(NOW, "accettazione", identificativo)],
-        api_sends: vec![ApiSend {
-            mailbox: mailbox.into(),
-            key: key.clone(),
-            identificativo: identificativo.into(),
-        }],
+        api_sends: vec![recorded(mailbox, identificativo)],
         ..Batch::default()
     };
     assert_eq!(ok(store.api_send(&mailbox, &key).await, "lookup"), None);
@@ -712,7 +793,7 @@ pub async fn api_sends(store: &dyn Store) {
             store.api_send(&mailbox.to_ascii_uppercase(), &key).await,
             "lookup"
         ),
-        Some(id.clone())
+        Some(recorded(&mailbox, &id))
     );
     let again = fresh("opec");
     match store.commit(send(&mailbox, &again)).await {
@@ -723,7 +804,10 @@ pub async fn api_sends(store: &dyn Store) {
         ok(store.events(&again).await, "events").is_empty(),
         "a refused send logs nothing"
     );
-    assert_eq!(ok(store.api_send(&mailbox, &key).await, "lookup"), Some(id));
+    assert_eq!(
+        ok(store.api_send(&mailbox, &key).await, "lookup"),
+        Some(recorded(&mailbox, &id))
+    );
     ok(
         store.commit(send(&other, &again)).await,
         "the key of another box",

@@ -121,12 +121,13 @@ pub(super) async fn record_api_send(conn: &mut SqliteConnection, s: &ApiSend) ->
     let mailbox = s.mailbox.to_ascii_lowercase();
     known_mailbox(conn, &mailbox).await?;
     let done = sqlx::query(
-        "INSERT INTO api_sends (mailbox, key, identificativo) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (mailbox, key) DO NOTHING",
+        "INSERT INTO api_sends (mailbox, key, identificativo, request_hash) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (mailbox, key) DO NOTHING",
     )
     .bind(&mailbox)
     .bind(&s.key)
     .bind(&s.identificativo)
+    .bind(&s.request_hash)
     .execute(&mut *conn)
     .await
     .map_err(|e| {
@@ -244,14 +245,22 @@ impl Api for SqliteStore {
         expect_row(done, || format!("API key {id} of {mailbox}"))
     }
 
-    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<String>> {
+    async fn api_send(&self, mailbox: &str, key: &str) -> Result<Option<ApiSend>> {
         let mailbox = mailbox.to_ascii_lowercase();
-        sqlx::query_scalar("SELECT identificativo FROM api_sends WHERE mailbox = ?1 AND key = ?2")
-            .bind(&mailbox)
-            .bind(key)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(|e| db_err(e, format_args!("looking up API send {key:?} of {mailbox}")))
+        let found: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT identificativo, request_hash FROM api_sends WHERE mailbox = ?1 AND key = ?2",
+        )
+        .bind(&mailbox)
+        .bind(key)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(|e| db_err(e, format_args!("looking up API send {key:?} of {mailbox}")))?;
+        Ok(found.map(|(identificativo, request_hash)| ApiSend {
+            key: key.to_string(),
+            mailbox,
+            identificativo,
+            request_hash,
+        }))
     }
 
     async fn create_webhook(&self, mailbox: &str, url: &str, secret: &str, at: i64) -> Result<i64> {

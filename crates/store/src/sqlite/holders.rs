@@ -86,7 +86,8 @@ impl SettingsRow {
 
 /// Sets the password hash of a box or a delegate (`login` lowercase) inside `conn`'s
 /// transaction, keeping the hash it replaces in the history (the newest
-/// [`PASSWORD_HISTORY`] only). `NotFound` for an unknown login.
+/// [`PASSWORD_HISTORY`] only); a box's recovery tokens go, whoever changed the password.
+/// `NotFound` for an unknown login.
 pub(super) async fn replace_password(
     conn: &mut SqliteConnection,
     owner: PasswordOwner,
@@ -110,6 +111,20 @@ pub(super) async fn replace_password(
         .execute(&mut *conn)
         .await
         .map_err(|e| db_err(e, format_args!("setting the password of {}", what())))?;
+    if let PasswordOwner::Mailbox = owner {
+        forget_recovery_tokens(conn, login).await?;
+    }
+    Ok(())
+}
+
+/// Removes every recovery token of box `address` (lowercase) inside `conn`'s transaction: a
+/// link must not outlive the password it was sent to replace, nor the use of another link.
+async fn forget_recovery_tokens(conn: &mut SqliteConnection, address: &str) -> Result<()> {
+    sqlx::query("DELETE FROM recovery_tokens WHERE mailbox = ?1")
+        .bind(address)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| db_err(e, format_args!("removing the recovery tokens of {address}")))?;
     Ok(())
 }
 
@@ -241,8 +256,30 @@ impl Holders for SqliteStore {
 
     async fn set_recovery_address(&self, address: &str, recovery: Option<&str>) -> Result<()> {
         let recovery = optional_address(recovery)?;
-        self.update_mailbox(address, "recovery_address", recovery, "recovery address")
+        let address = address.to_ascii_lowercase();
+        let mut tx = self.write("set_recovery_address").await?;
+        let current: Option<Option<String>> =
+            sqlx::query_scalar("SELECT recovery_address FROM mailboxes WHERE address = ?1")
+                .bind(&address)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| {
+                    db_err(e, format_args!("reading the recovery address of {address}"))
+                })?;
+        let current = current.ok_or_else(|| StoreError::NotFound(format!("mailbox {address}")))?;
+        if current == recovery {
+            return Ok(());
+        }
+        sqlx::query("UPDATE mailboxes SET recovery_address = ?1 WHERE address = ?2")
+            .bind(&recovery)
+            .bind(&address)
+            .execute(&mut *tx)
             .await
+            .map_err(|e| db_err(e, format_args!("setting the recovery address of {address}")))?;
+        forget_recovery_tokens(&mut tx, &address).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a recovery address"))
     }
 
     async fn set_new_pec_notice(&self, address: &str, notice: &NewPecNotice) -> Result<()> {
@@ -387,8 +424,12 @@ impl Holders for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db("removing expired recovery tokens"))?;
+        let valid = found.and_then(|(mailbox, expires_at)| (expires_at > now).then_some(mailbox));
+        if let Some(mailbox) = &valid {
+            forget_recovery_tokens(&mut tx, mailbox).await?;
+        }
         tx.commit().await.map_err(db("committing a recovery"))?;
-        Ok(found.and_then(|(mailbox, expires_at)| (expires_at > now).then_some(mailbox)))
+        Ok(valid)
     }
 }
 

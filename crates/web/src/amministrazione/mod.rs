@@ -14,7 +14,7 @@ pub mod testi;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use serde::Deserialize;
 use store::{AdminScope, DelegateRole, MailboxKind, MailboxState};
 
 use crate::WebState;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::i18n::Lang;
 use crate::layout::{Page, query_escape};
 use crate::session::AdminUser;
@@ -72,6 +72,7 @@ impl From<AdminError> for WebError {
             AdminError::NotFound(_) => WebError::NotFound,
             AdminError::Forbidden(_) => WebError::Forbidden,
             AdminError::Refused(why) => WebError::BadRequest(why),
+            AdminError::FuoriDominio(login) => WebError::LoginOutsideDomain(login),
             AdminError::Engine(e) => e.into(),
         }
     }
@@ -234,7 +235,7 @@ async fn dominio(
     State(state): State<WebState>,
     admin: AdminUser,
     lang: Lang,
-    Query(q): Query<DominioQuery>,
+    Domanda(q): Domanda<DominioQuery>,
 ) -> Result<Html<String>, WebError> {
     let domain = q.nome.trim().to_ascii_lowercase();
     let caselle = state.engine.caselle_gestite(&admin.admin, &domain).await?;
@@ -626,7 +627,7 @@ async fn dns(
     State(state): State<WebState>,
     admin: AdminUser,
     lang: Lang,
-    Query(q): Query<DominioQuery>,
+    Domanda(q): Domanda<DominioQuery>,
 ) -> Result<Html<String>, WebError> {
     let domain = q.nome.trim().to_ascii_lowercase();
     // Scope first: the check is for the domains the admin manages.
@@ -769,7 +770,7 @@ async fn importazione(
     State(state): State<WebState>,
     admin: AdminUser,
     lang: Lang,
-    Query(q): Query<ImportazioneQuery>,
+    Domanda(q): Domanda<ImportazioneQuery>,
 ) -> Result<Html<String>, WebError> {
     let job = state
         .imports
@@ -802,7 +803,7 @@ async fn resoconto_csv(
     State(state): State<WebState>,
     admin: AdminUser,
     lang: Lang,
-    Query(q): Query<ImportazioneQuery>,
+    Domanda(q): Domanda<ImportazioneQuery>,
 ) -> Result<Response, WebError> {
     let job = state
         .imports

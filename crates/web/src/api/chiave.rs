@@ -11,6 +11,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use engine::Engine;
 use engine::mailbox::Principal;
+use engine::riga::Riga;
 use store::{Batch, MailboxState, NewLogEvent, StoreError};
 
 use super::errore::ApiError;
@@ -96,7 +97,7 @@ pub async fn crea(
         engine,
         "admin-api-key-create",
         &mailbox,
-        format!("key {id} ({label}) created"),
+        format!("key {id} ({}) created", Riga(label)),
         actor,
         at,
     )

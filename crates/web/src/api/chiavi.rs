@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use super::chiave;
 use super::messaggi::rfc3339;
 use super::testi::Testi;
 use crate::WebState;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::i18n::Lang;
 use crate::layout::Page;
 use crate::session::Holder;
@@ -99,7 +99,7 @@ async fn pagina(
     State(state): State<WebState>,
     holder: Holder,
     lang: Lang,
-    Query(q): Query<Esito>,
+    Domanda(q): Domanda<Esito>,
 ) -> Result<Html<String>, WebError> {
     gestore(&holder)?;
     let avviso = q.revocata.map(|_| Testi::of(lang).revocata_ok);

@@ -1,6 +1,6 @@
 //! The one shape of every API error: `{code, message}` JSON with the status that fits, for
 //! our own refusals and for axum's rejections alike (bad JSON, wrong content type, a path
-//! or query that does not parse, a body too large). A protocol system reads `code`; a
+//! or query parameter that does not parse — 400 —, a body too large). A protocol system reads `code`; a
 //! person reads `message`. Nothing a client sends is answered with HTML or a 5xx.
 //!
 //! The extractors [`Corpo`], [`Percorso`] and [`Domanda`] are axum's `Json`, `Path` and
@@ -126,13 +126,11 @@ impl From<BytesRejection> for ApiError {
 }
 
 impl From<PathRejection> for ApiError {
+    /// A parameter of the path that does not parse (a UID of `-1`) is the client's mistake,
+    /// a 400 that says which, as a query's is: not a 404, which would say that a well-formed
+    /// name was looked for and is not there.
     fn from(r: PathRejection) -> ApiError {
-        // A path that names nothing we have, e.g. a UID that is not a number.
-        let status = match r.status() {
-            s if s.is_server_error() => s,
-            _ => StatusCode::NOT_FOUND,
-        };
-        ApiError::rejection(status, r.body_text())
+        ApiError::rejection(r.status(), r.body_text())
     }
 }
 

@@ -171,6 +171,7 @@ pub async fn stato(
     security(("bearer" = [])),
     responses(
         (status = 200, content_type = "message/rfc822", body = Vec<u8>),
+        (status = 400, description = "`n` is not a number", body = Errore),
         (status = 401, body = Errore), (status = 404, body = Errore),
     ))]
 pub async fn ricevuta(

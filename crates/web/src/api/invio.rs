@@ -2,7 +2,10 @@
 //! or as `multipart/form-data` (fields and file parts), both made into the engine's
 //! [`Bozza`] and sent by [`engine::Engine::send_bozza`] — the same path as the webmail's
 //! form. An `Idempotency-Key` header makes a retry safe: the engine records the key with
-//! the send, and a repeat gets the first send's outcome (200) with nothing sent again.
+//! the send and a digest of its message, and a repeat gets the first send's outcome (200)
+//! with nothing sent again; the key coming back with another message is refused (422
+//! `idempotency_key_reused`, said in the client's `Accept-Language`), never mistaken for a
+//! repeat.
 //!
 //! Answers: 201 when the gestore accepted the message (an accettazione is in the box), 202
 //! when it refused it (an avviso di non accettazione is in the box, `reason` says why),
@@ -20,7 +23,9 @@ use utoipa::ToSchema;
 
 use super::chiave::Chiave;
 use super::errore::{ApiError, Corpo, Errore};
+use super::testi::Testi;
 use crate::WebState;
+use crate::i18n::Lang;
 
 /// The longest idempotency key.
 const CHIAVE_MAX: usize = 200;
@@ -130,7 +135,7 @@ impl From<Submitted> for Esito {
 /// Sends a PEC from the key's box.
 #[utoipa::path(post, path = "/api/v1/messages", operation_id = "sendMessage", tag = "messages",
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "A repeat with the same key gets the first send's outcome (200) and sends nothing")),
+        description = "A repeat with the same key and the same message gets the first send's outcome (200) and sends nothing; the same key with another message is refused (422, code `idempotency_key_reused`, message in the Accept-Language asked)")),
     request_body(content(
         (NuovoMessaggio = "application/json"),
         (ModuloMessaggio = "multipart/form-data"),
@@ -147,6 +152,7 @@ impl From<Submitted> for Esito {
 pub async fn invia(
     State(state): State<WebState>,
     who: Chiave,
+    lang: Lang,
     headers: HeaderMap,
     Grezzo(body): Grezzo,
 ) -> Result<Response, ApiError> {
@@ -177,6 +183,13 @@ pub async fn invia(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "this key may not send from the box",
+            ));
+        }
+        Err(ComposeError::ChiaveRiusata(_)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                Testi::of(lang).chiave_riusata,
             ));
         }
         Err(ComposeError::Engine(e)) => return Err(e.into()),

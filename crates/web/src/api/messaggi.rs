@@ -156,6 +156,7 @@ pub async fn elenco(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Messaggio),
+        (status = 400, description = "The UID is not a number", body = Errore),
         (status = 401, body = Errore), (status = 404, body = Errore),
     ))]
 pub async fn scheda(
@@ -173,6 +174,7 @@ pub async fn scheda(
     security(("bearer" = [])),
     responses(
         (status = 200, content_type = "message/rfc822", body = Vec<u8>),
+        (status = 400, description = "The UID is not a number", body = Errore),
         (status = 401, body = Errore), (status = 404, body = Errore),
     ))]
 pub async fn grezzo(

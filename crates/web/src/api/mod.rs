@@ -4,11 +4,13 @@
 //!
 //! A document-protocol system works on one box with an API key ([`chiave`]): it sends PEC
 //! ([`invio`]), follows them ([`inviati`]), reads the box ([`messaggi`]) and hears of new receipts and buste through signed webhooks
-//! ([`webhook`]). Every error is `{code, message}` JSON ([`errore`]), axum's own rejections
-//! included. The holder manages the box's keys on the settings page of [`chiavi`].
+//! ([`webhook`], posted only where the operator's rule of [`destinazioni`] allows). Every
+//! error is `{code, message}` JSON ([`errore`]), axum's own rejections included. The holder
+//! manages the box's keys on the settings page of [`chiavi`].
 
 pub mod chiave;
 pub mod chiavi;
+pub mod destinazioni;
 pub mod errore;
 pub mod inviati;
 pub mod invio;

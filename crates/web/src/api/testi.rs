@@ -1,5 +1,5 @@
 //! The strings of the API keys page (`/impostazioni/api`), in Italian and English, beside
-//! the page that shows them.
+//! the page that shows them, and the API's own messages meant for a person.
 
 use crate::i18n::Lang;
 
@@ -19,6 +19,8 @@ pub struct Testi {
     pub revocata_ok: &'static str,
     pub etichetta_vuota: &'static str,
     pub non_ammesso: &'static str,
+    /// An `Idempotency-Key` the box used before, sent with another message.
+    pub chiave_riusata: &'static str,
 }
 
 pub static IT: Testi = Testi {
@@ -37,6 +39,7 @@ pub static IT: Testi = Testi {
     revocata_ok: "Chiave revocata.",
     etichetta_vuota: "Scrivi un'etichetta (da 1 a 100 caratteri) per riconoscere la chiave.",
     non_ammesso: "Solo il titolare o un delegato alla gestione può gestire le chiavi API.",
+    chiave_riusata: "Questa Idempotency-Key è già stata usata per un messaggio diverso: nulla è stato inviato. Usa una chiave nuova per ogni nuovo messaggio.",
 };
 
 pub static EN: Testi = Testi {
@@ -55,6 +58,7 @@ pub static EN: Testi = Testi {
     revocata_ok: "Key revoked.",
     etichetta_vuota: "Write a label (1 to 100 characters) to recognise the key by.",
     non_ammesso: "Only the holder or a delegate with management rights may manage API keys.",
+    chiave_riusata: "This Idempotency-Key was already used for a different message: nothing was sent. Use a new key for each new message.",
 };
 
 impl Testi {

@@ -6,7 +6,12 @@
 //!
 //! URLs are `https://` — or `http://` to a loopback address (`127.0.0.0/8`, `::1`,
 //! `localhost`), for a receiver on the same machine and for tests; nothing else, so that a
-//! key cannot make the gestore post in clear across a network.
+//! key cannot make the gestore post in clear across a network. Where the host may be is the
+//! operator's rule ([`Destinazioni`], `[webhooks]`): every address it resolves to is
+//! checked when the webhook is created and again at every delivery, on the addresses the
+//! post connects to; by default nothing but the public Internet (loopback neither). A post
+//! never follows a redirect: a 3xx answer is a failed delivery, so a receiver cannot send
+//! the signed body on to an address the rule would refuse.
 //!
 //! Events go through an outbox kept by the store: the batch that delivers a PEC message
 //! (kind set) into a box with webhooks adds one pending event per webhook in the same
@@ -27,6 +32,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::StatusCode;
 use engine::Engine;
@@ -39,6 +45,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
 use super::chiave::Chiave;
+use super::destinazioni::Destinazioni;
 use super::errore::{ApiError, Corpo, Errore, Percorso};
 use super::messaggi::rfc3339;
 use crate::WebState;
@@ -64,7 +71,8 @@ const IN_VOLO: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NuovoWebhook {
-    /// `https://...`, or `http://` to a loopback address.
+    /// `https://...`, or `http://` to a loopback address; its host must resolve only to
+    /// addresses the provider posts webhooks to.
     pub url: String,
 }
 
@@ -100,8 +108,9 @@ pub struct Evento {
     pub at: String,
 }
 
-/// Whether the gestore may post to `url` (see the module's doc).
-fn url_ammesso(url: &str) -> Result<(), String> {
+/// Whether the gestore may post to `url`: its scheme, then every address of its host by
+/// the operator's rule (see the module's doc).
+async fn url_ammesso(url: &str, destinazioni: &Destinazioni) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     let host = parsed.host_str().ok_or("the URL has no host")?;
     let loopback = host.eq_ignore_ascii_case("localhost")
@@ -111,10 +120,15 @@ fn url_ammesso(url: &str) -> Result<(), String> {
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err("the URL must be https:// (http:// only to a loopback address)".into()),
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err("the URL must be https:// (http:// only to a loopback address)".into()),
     }
+    destinazioni
+        .risolvi(host)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn info(w: &Webhook) -> WebhookInfo {
@@ -138,7 +152,9 @@ pub async fn crea(
     who: Chiave,
     Corpo(nuovo): Corpo<NuovoWebhook>,
 ) -> Result<(StatusCode, axum::Json<WebhookCreato>), ApiError> {
-    url_ammesso(&nuovo.url).map_err(ApiError::invalid)?;
+    url_ammesso(&nuovo.url, &state.config.webhook)
+        .await
+        .map_err(ApiError::invalid)?;
     let secret = random_token();
     let at = state.engine.clock().now().timestamp().as_second();
     let id = state
@@ -179,6 +195,7 @@ pub async fn elenco(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "The id is not a number", body = Errore),
         (status = 401, body = Errore), (status = 404, body = Errore),
     ))]
 pub async fn elimina(
@@ -216,10 +233,24 @@ pub fn firma(
     ))
 }
 
-/// The dispatcher of every box's webhooks (see the module's doc), until `stop` resolves.
-pub async fn avvia(engine: Arc<Engine>, stop: impl std::future::Future<Output = ()>) {
-    let http = match reqwest::Client::builder().timeout(TIMEOUT).build() {
-        Ok(c) => c,
+/// The dispatcher of every box's webhooks (see the module's doc), posting only where
+/// `destinazioni` allows, until `stop` resolves.
+pub async fn avvia(
+    engine: Arc<Engine>,
+    destinazioni: Destinazioni,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let destinazioni = Arc::new(destinazioni);
+    // Names resolve through the rule, so the client connects only to addresses it checked;
+    // no proxy from the environment, which would connect elsewhere.
+    let http = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(destinazioni.clone())
+        .build();
+    let postino = match http {
+        Ok(http) => Postino { http, destinazioni },
         Err(e) => return tracing::error!(error = %e, "webhooks disabled: no HTTP client"),
     };
     let mut changes = engine.changes();
@@ -234,31 +265,38 @@ pub async fn avvia(engine: Arc<Engine>, stop: impl std::future::Future<Output = 
             },
             _ = tick.tick() => {}
         }
-        if let Err(e) = prendi_dovuti(&engine, &http).await {
+        if let Err(e) = prendi_dovuti(&engine, &postino).await {
             tracing::warn!(error = %e, "webhooks: taking the due events failed");
         }
     }
 }
 
+/// The dispatcher's HTTP client and the rule it posts by.
+#[derive(Clone)]
+struct Postino {
+    http: reqwest::Client,
+    destinazioni: Arc<Destinazioni>,
+}
+
 /// Claims up to [`LOTTO`] due events and posts each in a task of its own.
-async fn prendi_dovuti(engine: &Arc<Engine>, http: &reqwest::Client) -> store::Result<()> {
+async fn prendi_dovuti(engine: &Arc<Engine>, postino: &Postino) -> store::Result<()> {
     let now = engine.clock().now().timestamp().as_second();
     let eventi = engine
         .store()
         .claim_webhook_events(now, now + secondi(IN_VOLO), LOTTO)
         .await?;
     for evento in eventi {
-        tokio::spawn(consegna(engine.clone(), http.clone(), evento));
+        tokio::spawn(consegna(engine.clone(), postino.clone(), evento));
     }
     Ok(())
 }
 
 /// One try of `evento`, then its outcome recorded: delivered, due again after the next pause
 /// of [`RITENTATIVI`], or given up once they are spent.
-async fn consegna(engine: Arc<Engine>, http: reqwest::Client, evento: WebhookEvent) {
+async fn consegna(engine: Arc<Engine>, postino: Postino, evento: WebhookEvent) {
     let store = engine.store();
     let timestamp = engine.clock().now().timestamp().as_second();
-    let segnato = match posta(&http, &evento, &timestamp.to_string()).await {
+    let segnato = match posta(&postino, &evento, &timestamp.to_string()).await {
         Ok(()) => store.webhook_event_delivered(evento.id).await,
         Err(e) => {
             let pausa = usize::try_from(evento.attempts)
@@ -310,23 +348,28 @@ fn evento_json(evento: &WebhookEvent) -> Evento {
     }
 }
 
-/// One try of a delivery: Ok on a 2xx answer.
-async fn posta(
-    http: &reqwest::Client,
-    evento: &WebhookEvent,
-    timestamp: &str,
-) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(&evento_json(evento))?;
+/// One try of a delivery: Ok on a 2xx answer. A name is checked as the client resolves it;
+/// an IP literal, which it does not resolve, here.
+async fn posta(postino: &Postino, evento: &WebhookEvent, timestamp: &str) -> anyhow::Result<()> {
     let hook = &evento.webhook;
+    let url = reqwest::Url::parse(&hook.url).context("the webhook's URL")?;
+    postino.destinazioni.controlla_letterale(&url)?;
+    let body = serde_json::to_vec(&evento_json(evento))?;
     let signature = firma(&hook.secret, timestamp, &body)?;
-    let res = http
-        .post(&hook.url)
+    let res = postino
+        .http
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("X-Pecora-Timestamp", timestamp)
         .header("X-Pecora-Signature", signature)
         .body(body)
         .send()
         .await?;
-    anyhow::ensure!(res.status().is_success(), "answered {}", res.status());
+    let status = res.status();
+    anyhow::ensure!(
+        !status.is_redirection(),
+        "answered {status}: redirects are not followed"
+    );
+    anyhow::ensure!(status.is_success(), "answered {status}");
     Ok(())
 }

@@ -21,18 +21,19 @@ pub mod testi;
 use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
+use engine::riga::Riga;
 use engine::settings::{PasswordPolicy, SettingsError};
 use serde::Deserialize;
 use store::{HolderProfile, NOTICE_ADDRESSES, NewPecNotice, OrdinaryMail, StoreError};
 
 use crate::WebState;
 use crate::auth::client_ip;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::Lang;
 use crate::layout::Page;
@@ -284,7 +285,7 @@ async fn mostra(
     State(state): State<WebState>,
     holder: Holder,
     lang: Lang,
-    Query(q): Query<Fatto>,
+    Domanda(q): Domanda<Fatto>,
 ) -> Result<Response, WebError> {
     let v = Modulo::salvato(&state, &holder.principal.mailbox).await?;
     let fatto = q.fatto.as_deref().and_then(Sezione::from_slug);
@@ -340,7 +341,7 @@ async fn salva(
     if errori.is_empty() {
         tracing::info!(
             mailbox = %who.mailbox,
-            login = %who.login,
+            login = %Riga(&who.login),
             sezione = sezione.slug(),
             "impostazione della casella cambiata dal web"
         );
@@ -402,7 +403,7 @@ async fn cambia_password(
         }
         Err(SettingsError::BadCredentials) => {
             state.throttle.failed(login, ip);
-            tracing::info!(%login, %ip, "cambio password: password attuale errata");
+            tracing::info!(login = %Riga(login), %ip, "cambio password: password attuale errata");
             Ok(vec![Errore::new("attuale", t.attuale_errata)])
         }
         Err(e) => rifiuto_password(t, e).map_err(|e| WebError::Internal(e.into())),

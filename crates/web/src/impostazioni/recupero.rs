@@ -4,19 +4,21 @@
 //! it); `/recupero/nuova?token=` sets a new password through that link.
 //!
 //! The request page answers the same whether the box exists, has a recovery address or
-//! not, so it reveals no box; every request counts towards the login throttle of its
-//! address and client, so it cannot be used to flood a holder's mailbox or to probe. No
+//! not, so it reveals no box; every request counts, by address and by client, in a
+//! throttle of its own (not the login's: asking for links must not lock anyone out), so it
+//! cannot be used to flood a holder's mailbox or to probe. No
 //! session exists yet: both forms carry a double-submit token (the cookie
 //! [`RECOVERY_CSRF_COOKIE`], of their own so that an open login page keeps working).
 
 use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
+use engine::riga::Riga;
 use engine::settings::SettingsError;
 use serde::Deserialize;
 
@@ -24,7 +26,7 @@ use super::testi::Testi;
 use super::{Errore, Errori, rifiuto_password, ripetuta};
 use crate::WebState;
 use crate::auth::client_ip;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::https::ClientAddr;
 use crate::i18n::Lang;
 use crate::layout::Page;
@@ -147,7 +149,7 @@ async fn chiedi(
     }
     let ip = client_ip(client);
     if !ammesso(&state, address, ip) {
-        tracing::warn!(%address, %ip, "richiesta di recupero password rifiutata: troppe richieste");
+        tracing::warn!(address = %Riga(address), %ip, "richiesta di recupero password rifiutata: troppe richieste");
         let stato = Stato::Chiedi {
             indirizzo: address.to_string(),
         };
@@ -169,7 +171,7 @@ async fn chiedi(
         );
         state.engine.send_recovery_mail(&link, &url).await?;
     }
-    tracing::info!(%address, %ip, "richiesta di recupero password");
+    tracing::info!(address = %Riga(address), %ip, "richiesta di recupero password");
     pagina(
         &state,
         lang,
@@ -180,15 +182,14 @@ async fn chiedi(
     )
 }
 
-/// Whether a recovery request for `address` from `ip` may go ahead; counts it if so.
-/// The throttle's key for the address is its own (`recupero:` and the address), so that
-/// asking for links does not lock the box's login; the client's is shared with login.
+/// Whether a recovery request for `address` from `ip` may go ahead; counts it if so, by
+/// address and by client, in the recovery throttle ([`WebState::recuperi`]): never in the
+/// login throttle, so that asking for links locks no one's login.
 fn ammesso(state: &WebState, address: &str, ip: IpAddr) -> bool {
-    let key = format!("recupero:{address}");
-    if state.throttle.locked(&key, ip) {
+    if state.recuperi.locked(address, ip) {
         return false;
     }
-    state.throttle.failed(&key, ip);
+    state.recuperi.failed(address, ip);
     true
 }
 
@@ -228,7 +229,7 @@ async fn link_valido(state: &WebState, token: &str) -> Result<bool, WebError> {
 async fn nuova_form(
     State(state): State<WebState>,
     lang: Lang,
-    Query(q): Query<TokenQuery>,
+    Domanda(q): Domanda<TokenQuery>,
 ) -> Result<Response, WebError> {
     if !link_valido(&state, &q.token).await? {
         return non_valido(&state, lang);

@@ -6,7 +6,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{Html, Response};
 use axum::routing::get;
 use engine::cronologia::{Cronologia, Ricevuta};
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::download;
 use super::scrivi::Testi;
 use crate::WebState;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::i18n::Lang;
 use crate::layout::{Page, query_escape};
 use crate::session::Holder;
@@ -83,7 +83,7 @@ async fn pagina(
     State(state): State<WebState>,
     holder: Holder,
     lang: Lang,
-    Query(q): Query<IdQuery>,
+    Domanda(q): Domanda<IdQuery>,
 ) -> Result<Html<String>, WebError> {
     let t = Testi::of(lang);
     let c = trova(&state, &holder, &q.id).await?;
@@ -134,7 +134,7 @@ async fn pagina(
 async fn fascicolo(
     State(state): State<WebState>,
     holder: Holder,
-    Query(q): Query<IdQuery>,
+    Domanda(q): Domanda<IdQuery>,
 ) -> Result<Response, WebError> {
     let zip = state
         .engine

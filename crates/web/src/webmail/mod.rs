@@ -17,7 +17,7 @@ pub mod scrivi;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -26,7 +26,7 @@ use serde::Deserialize;
 use store::{FlagChange, SENT, StoredMessage};
 
 use crate::WebState;
-use crate::error::{WebError, render};
+use crate::error::{Domanda, WebError, render};
 use crate::i18n::{Catalog, Lang};
 use crate::layout::{Page, query_escape};
 use crate::session::Holder;
@@ -152,7 +152,7 @@ async fn cartella(
     State(state): State<WebState>,
     holder: Holder,
     lang: Lang,
-    Query(q): Query<CartellaQuery>,
+    Domanda(q): Domanda<CartellaQuery>,
 ) -> Result<Html<String>, WebError> {
     let t = lang.catalog();
     let cartelle = albero(&state, &holder, t, &q.nome).await?;
@@ -248,7 +248,7 @@ async fn messaggio(
     State(state): State<WebState>,
     holder: Holder,
     lang: Lang,
-    Query(q): Query<MessaggioQuery>,
+    Domanda(q): Domanda<MessaggioQuery>,
 ) -> Result<Html<String>, WebError> {
     let t = lang.catalog();
     let cartelle = albero(&state, &holder, t, &q.cartella).await?;
@@ -346,7 +346,7 @@ async fn segna_letto(state: &WebState, holder: &Holder, m: &StoredMessage) -> Re
 async fn eml(
     State(state): State<WebState>,
     holder: Holder,
-    Query(q): Query<MessaggioQuery>,
+    Domanda(q): Domanda<MessaggioQuery>,
 ) -> Result<Response, WebError> {
     let m = trova(&state, &holder, &q.cartella, q.uid).await?;
     let raw = state.engine.store().get(&m.blob).await?;
@@ -368,7 +368,7 @@ struct AllegatoQuery {
 async fn allegato(
     State(state): State<WebState>,
     holder: Holder,
-    Query(q): Query<AllegatoQuery>,
+    Domanda(q): Domanda<AllegatoQuery>,
 ) -> Result<Response, WebError> {
     let m = trova(&state, &holder, &q.cartella, q.uid).await?;
     let raw = state.engine.store().get(&m.blob).await?;

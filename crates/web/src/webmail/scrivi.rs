@@ -203,7 +203,10 @@ async fn invia(
         Err(ComposeError::Invalid(motivo)) => {
             di_nuovo(&holder, lang, campi, StatusCode::BAD_REQUEST, motivo)
         }
-        Err(ComposeError::Engine(e)) => Err(WebError::Internal(e.into())),
+        // The form sends without an idempotency key, so no key can come back reused.
+        Err(e @ (ComposeError::Engine(_) | ComposeError::ChiaveRiusata(_))) => {
+            Err(WebError::Internal(e.into()))
+        }
     }
 }
 
