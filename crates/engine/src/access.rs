@@ -166,7 +166,21 @@ impl Engine {
                 .non_accettato(env, raw, identificativo, &motivo, false)
                 .await;
         }
-        let (_, busta_blob) = self.seal(&busta).await?;
+        // The busta is the original plus the certification (some KB): it must still fit what
+        // a reception point takes, or the sender would be told only by the 24-hour notice.
+        // Our own MX takes the same limit as our submission (spec §12).
+        let sealed = self.signer.seal(busta.headers(), busta.entity())?;
+        let limite = self.settings.limiti.max_dimensione;
+        if sealed.len() as u64 > limite {
+            let motivo = format!(
+                "messaggio troppo grande: con la busta di trasporto sarebbe di {} byte, oltre il limite di {limite}",
+                sealed.len()
+            );
+            return self
+                .non_accettato(env, raw, identificativo, &motivo, false)
+                .await;
+        }
+        let busta_blob = self.store.put(&sealed).await?;
         let mut sent = event(
             "posta-certificata",
             &t,

@@ -1,13 +1,14 @@
-//! What our punto di accesso certifies, every pecora punto di ricezione must read (issue 12,
-//! finding 3): a submission whose MIME structure the reception point would misread is refused
-//! with an avviso di non accettazione, never accepted and then delivered as an anomalia while
-//! the sender waits for the 24-hour notice.
+//! What our punto di accesso certifies, every pecora punto di ricezione must read and take
+//! (issue 12, findings 3 and 10): a submission whose MIME structure the reception point would
+//! misread, or whose busta would be too big for it, is refused with an avviso di non
+//! accettazione that says why, never accepted and then delivered as an anomalia or refused
+//! while the sender waits for the 24-hour notice.
 
 #[path = "support/gestori.rs"]
 mod gestori;
 
 use engine::access::Submitted;
-use gestori::{kinds, network, relay_all};
+use gestori::{kinds, network, network_limited, relay_all};
 use pec::checks::Envelope;
 use pec::mime::split_header;
 
@@ -87,4 +88,45 @@ async fn the_access_point_certifies_only_what_a_reception_point_reads() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn an_original_under_the_limit_whose_busta_is_over_it_is_refused_with_the_reason() {
+    let limiti = pec::checks::Limiti {
+        max_dimensione: 40_000,
+        max_dimensione_totale: 400_000,
+        max_destinatari: 50,
+    };
+    let (g, _clock) = network_limited(limiti).await;
+    let (uno, due) = (&g[0].engine, &g[1].engine);
+    let env = Envelope {
+        mail_from: MARIO.into(),
+        rcpt_to: vec![ANNA.into()],
+    };
+    let with_body = |n: usize| {
+        let line = "x".repeat(76) + "\r\n";
+        format!("{}\r\n{}", headers(""), line.repeat(n / 78)).into_bytes()
+    };
+    // Just under the limit: the original fits, its busta would not.
+    let big = with_body(39_000);
+    assert!(big.len() < 40_000);
+    match uno.submit(&env, &big).await.unwrap() {
+        Submitted::NonAccettato { motivo, .. } => {
+            assert!(motivo.contains("busta di trasporto"), "{motivo}");
+        }
+        other => panic!("accepted a busta over the limit: {other:?}"),
+    }
+    relay_all(&g).await;
+    assert!(kinds(due, ANNA).await.is_empty());
+    assert_eq!(kinds(uno, MARIO).await, ["non-accettazione"]);
+
+    // With room for the busta it goes through.
+    let fits = with_body(20_000);
+    let submitted = uno.submit(&env, &fits).await.unwrap();
+    assert!(
+        matches!(submitted, Submitted::Accettato { .. }),
+        "{submitted:?}"
+    );
+    relay_all(&g).await;
+    assert_eq!(kinds(due, ANNA).await, ["posta-certificata"]);
 }

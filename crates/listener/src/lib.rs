@@ -2,8 +2,9 @@
 //! checks that an implicit-TLS listener has a certificate, runs each connection in its own
 //! task inside a tracing span that names the door and the peer, retries after a failed
 //! `accept` (out of file descriptors, say) instead of giving up, and stops accepting when
-//! told to while the sessions under way finish. The protocols live in their own crates; only
-//! this part was the same in all of them.
+//! told to, then gives the sessions under way [`GRACE`] to finish before it cuts them, so a
+//! message in the middle of its DATA when systemd sends SIGTERM is still taken. The protocols
+//! live in their own crates; only this part was the same in all of them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,10 @@ use tracing::{Instrument, info, warn};
 
 /// Pause after a failed `accept` before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long sessions under way may go on after the door stops accepting: well inside
+/// systemd's default stop timeout (90 s), long enough for a large DATA on a slow link.
+pub const GRACE: Duration = Duration::from_secs(30);
 
 /// What a door is, for the checks and the logs.
 #[derive(Debug, Clone, Copy)]
@@ -27,14 +32,29 @@ pub struct Door {
 }
 
 /// Accepts connections on `listener` until `shutdown` resolves and runs `session(tcp, peer)`
-/// for each in its own task. Sessions already running are left to finish. The only errors
-/// returned are a listener whose address cannot be read and a door that cannot work
-/// (implicit TLS without a TLS configuration).
+/// for each in its own task. Sessions already running then have [`GRACE`] to finish; those
+/// still running after it are cut. The only errors returned are a listener whose address
+/// cannot be read and a door that cannot work (implicit TLS without a TLS configuration).
 pub async fn serve<S, F>(
     listener: TcpListener,
     door: Door,
     shutdown: impl Future<Output = ()> + Send,
+    session: S,
+) -> std::io::Result<()>
+where
+    S: FnMut(TcpStream, SocketAddr) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_for(listener, door, shutdown, session, GRACE).await
+}
+
+/// [`serve`] with a grace period of `grace`.
+async fn serve_for<S, F>(
+    listener: TcpListener,
+    door: Door,
+    shutdown: impl Future<Output = ()> + Send,
     mut session: S,
+    grace: Duration,
 ) -> std::io::Result<()>
 where
     S: FnMut(TcpStream, SocketAddr) -> F,
@@ -52,17 +72,17 @@ where
     let local = listener.local_addr()?;
     info!(door = door.name, %local, implicit_tls = door.implicit_tls, "listener started");
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut sessions = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => {
-                info!(door = door.name, %local, "listener stopped");
-                return Ok(());
-            }
+            () = &mut shutdown => break,
+            // Finished sessions are reaped as they end, so the set holds only live ones.
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let span = tracing::info_span!("connection", door = door.name, %peer);
-                    tokio::spawn(session(tcp, peer).instrument(span));
+                    sessions.spawn(session(tcp, peer).instrument(span));
                 }
                 Err(e) => {
                     warn!(door = door.name, %local, error = %e, "accept failed; retrying");
@@ -71,6 +91,18 @@ where
             }
         }
     }
+    drop(listener);
+    let live = sessions.len();
+    info!(door = door.name, %local, live, "listener stopped; sessions under way may finish");
+    let finished = tokio::time::timeout(grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        warn!(door = door.name, %local, cut = sessions.len(), "grace period over: sessions cut");
+        sessions.shutdown().await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -123,5 +155,56 @@ mod tests {
         }
         stop_tx.send(()).unwrap();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_sessions_under_way_finish_and_only_a_stuck_one_is_cut() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        let door = Door {
+            name: "test",
+            implicit_tls: false,
+            has_tls: false,
+        };
+        // The first session finishes when its client says so; the second never does.
+        let mut n = 0;
+        let server = tokio::spawn(serve_for(
+            listener,
+            door,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |mut tcp, _| {
+                n += 1;
+                let (started, done) = (started_tx.clone(), done_tx.clone());
+                let stuck = n == 2;
+                async move {
+                    use tokio::io::AsyncReadExt;
+                    let _ = started.send(());
+                    if stuck {
+                        std::future::pending::<()>().await;
+                    }
+                    let mut byte = [0u8; 1];
+                    let _ = tcp.read(&mut byte).await;
+                    let _ = done.send(byte[0]);
+                }
+            },
+            Duration::from_secs(2),
+        ));
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        started_rx.recv().await.unwrap();
+        let _second = TcpStream::connect(addr).await.unwrap();
+        started_rx.recv().await.unwrap();
+        stop_tx.send(()).unwrap();
+        // The session under way still completes its work after the stop...
+        use tokio::io::AsyncWriteExt;
+        first.write_all(b"x").await.unwrap();
+        assert_eq!(done_rx.recv().await, Some(b'x'));
+        // ...the stuck one is cut when the grace period ends, and the door returns, closed.
+        server.await.unwrap().unwrap();
+        assert!(TcpStream::connect(addr).await.is_err());
     }
 }

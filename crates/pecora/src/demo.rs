@@ -302,16 +302,14 @@ async fn create_mailboxes(p: &DemoProvider) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the demo network until Ctrl-C.
+/// Runs the demo network until Ctrl-C or SIGTERM.
 pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let demo = prepare(dir).await?;
     print_summary(&demo, dir);
     let mut tasks = tokio::task::JoinSet::new();
     for p in &demo.providers {
         let provider = Provider::open_default(Config::load(&p.config)?).await?;
-        tasks.spawn(provider.run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        }));
+        tasks.spawn(provider.run(crate::shutdown_signal()));
     }
     while let Some(r) = tasks.join_next().await {
         r??;

@@ -129,6 +129,31 @@ enum Command {
     },
 }
 
+/// Resolves at Ctrl-C or SIGTERM (what systemd and container runtimes send to stop a
+/// service): the doors then stop accepting and give the sessions under way their grace period
+/// (`listener::GRACE`).
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping: no new sessions, those under way may finish");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The bench's output is its figures: a line per message would drown them (and slow it).
@@ -149,11 +174,7 @@ fn main() -> ExitCode {
         Command::Sample { out, cert, key, ca } => sample::run(&out, cert.zip(key).zip(ca)),
         Command::Serve { config } => block_on(async move {
             let provider = provider::Provider::open_default(config::Config::load(&config)?).await?;
-            provider
-                .run(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            provider.run(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }),
         Command::Demo { dir, prepare } => block_on(async move {

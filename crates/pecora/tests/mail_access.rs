@@ -669,8 +669,18 @@ fn mutt_reads_a_busta_and_its_postacert() {
     ] {
         assert!(parts.contains(part), "{part}: {parts}");
     }
-    // Open postacert.eml (the 5th entry): the original message's text.
-    tmux(&["send-keys", "-t", &session, "j", "j", "j", "j", "Enter"]);
+    // Open postacert.eml (the 6th entry, after daticert.xml): the original message's text.
+    tmux(&[
+        "send-keys",
+        "-t",
+        &session,
+        "j",
+        "j",
+        "j",
+        "j",
+        "j",
+        "Enter",
+    ]);
     wait_screen("Testo del messaggio.");
 }
 
@@ -799,39 +809,6 @@ fn quota_warning_full_box_and_stable_uids_across_a_restart() {
         inbox(&now).2.starts_with(&inbox(&before).2),
         "UIDs: {before:?} → {now:?}"
     );
-}
-
-/// A client held open after login: `script` (Python) prints one JSON line once logged in,
-/// then waits for a line on standard input and prints one JSON line more.
-struct Held(
-    std::process::Child,
-    std::io::BufReader<std::process::ChildStdout>,
-);
-
-impl Held {
-    fn start(args: Vec<String>) -> Held {
-        use std::io::BufRead;
-        let mut child = Command::new("python3")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed");
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert!(line.contains("ready"), "client not ready: {line:?}");
-        Held(child, out)
-    }
-
-    fn go_on(mut self) -> Value {
-        use std::io::{BufRead, Write};
-        writeln!(self.0.stdin.as_mut().unwrap()).unwrap();
-        let mut line = String::new();
-        self.1.read_line(&mut line).unwrap();
-        let _ = self.0.wait();
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("client said {line:?}"))
-    }
 }
 
 /// IMAP (imaplib, implicit TLS): log in, say ready, wait, then NOOP; prints how it went.

@@ -90,6 +90,18 @@ pub const DOMAINS: [(&str, &str); 2] = [("Uno PEC", "pec.uno.test"), ("Due PEC",
 /// Two gestori (Uno and Due) on fresh SQLite stores, one CA, one index, one manual clock,
 /// each with its antivirus; mailboxes mario, anna and ricevute in each domain.
 pub async fn network_with(antivirus: [Arc<dyn Antivirus>; 2]) -> (Vec<Gestore>, Arc<ManualClock>) {
+    network_of(antivirus, Default::default()).await
+}
+
+/// Two gestori without an antivirus, both with these size and recipient limits.
+pub async fn network_limited(limiti: pec::checks::Limiti) -> (Vec<Gestore>, Arc<ManualClock>) {
+    network_of([Arc::new(NoScan), Arc::new(NoScan)], limiti).await
+}
+
+async fn network_of(
+    antivirus: [Arc<dyn Antivirus>; 2],
+    limiti: pec::checks::Limiti,
+) -> (Vec<Gestore>, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(
         "2026-03-02T09:00:00+01:00[Europe/Rome]".parse().unwrap(),
     ));
@@ -143,7 +155,7 @@ pub async fn network_with(antivirus: [Arc<dyn Antivirus>; 2]) -> (Vec<Gestore>, 
                 nome: name.to_string(),
                 dominio: domain.to_string(),
             },
-            limiti: Default::default(),
+            limiti,
             hash: pec::HashAlg::Sha1,
             node: 7,
         };

@@ -496,3 +496,37 @@ pub fn identificativo(reply: &Value) -> String {
         .trim()
         .to_string()
 }
+
+/// A client held open mid-session: a Python program (`args` for python3) that prints one
+/// JSON line when it reaches the point to pause at (logged in, half-way through DATA...),
+/// waits for a line on standard input, goes on and prints one JSON line more.
+pub struct Held(
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+);
+
+impl Held {
+    pub fn start(args: Vec<String>) -> Held {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.contains("ready"), "client not ready: {line:?}");
+        Held(child, out)
+    }
+
+    pub fn go_on(mut self) -> Value {
+        use std::io::{BufRead, Write};
+        writeln!(self.0.stdin.as_mut().unwrap()).unwrap();
+        let mut line = String::new();
+        self.1.read_line(&mut line).unwrap();
+        let _ = self.0.wait();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("client said {line:?}"))
+    }
+}
