@@ -1,6 +1,15 @@
 //! Credentials: argon2 password hashes, and why a login is refused. Who may log in (only to
 //! an active box with the right password — spec §4.1, RFC 6109 §5.2) is decided by
 //! [`crate::Engine::login`].
+//!
+//! A password check costs argon2's 19 MiB and tens of milliseconds of one core, and anyone
+//! who can open a connection can ask for one. So checks run off the async workers (a flood of
+//! logins must not stall the doors) and at most one per core at a time ([`CHECKS`]): the
+//! rest wait their turn, and the memory a flood can claim stays bounded by the cores.
+
+use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
 
 use crate::{Engine, EngineError};
 use argon2::Argon2;
@@ -25,8 +34,24 @@ pub fn hash_password(password: &str) -> Result<String, EngineError> {
         })
 }
 
-/// Whether `password` matches a stored PHC string (a malformed hash never matches).
-pub fn verify_password(password: &str, phc: &str) -> bool {
+/// Password checks allowed to run at once: one per core.
+static CHECKS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+/// Whether `password` matches a stored PHC string (a malformed hash never matches), checked
+/// on a blocking thread once one of the [`CHECKS`] permits is free.
+pub async fn verify_password(password: &str, phc: &str) -> bool {
+    let Ok(_permit) = CHECKS.acquire().await else {
+        return false;
+    };
+    let (password, phc) = (password.to_owned(), phc.to_owned());
+    tokio::task::spawn_blocking(move || verify_now(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// [`verify_password`] on the calling thread.
+fn verify_now(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|h| {
             Argon2::default()
@@ -55,7 +80,7 @@ impl Engine {
     ) -> Result<Option<store::Admin>, EngineError> {
         let admin = self.store.admin(login).await?;
         let hash = admin.as_ref().map_or(DUMMY_HASH, |a| &a.password_hash);
-        let ok = verify_password(password, hash);
+        let ok = verify_password(password, hash).await;
         Ok(admin.filter(|_| ok))
     }
 }
@@ -67,13 +92,38 @@ pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRz
 mod tests {
     use super::*;
 
-    #[test]
-    fn hashes_verify() {
+    #[tokio::test]
+    async fn hashes_verify() {
         let h = hash_password("Segreta123").unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("Segreta123", &h));
-        assert!(!verify_password("segreta123", &h));
-        assert!(!verify_password("x", "not a hash"));
-        assert!(!verify_password("x", DUMMY_HASH));
+        assert!(verify_password("Segreta123", &h).await);
+        assert!(!verify_password("segreta123", &h).await);
+        assert!(!verify_password("x", "not a hash").await);
+        assert!(!verify_password("x", DUMMY_HASH).await);
+    }
+
+    /// A flood of checks leaves the async worker free: on a single-threaded runtime, a task
+    /// queued behind twenty checks still runs while they wait for their turn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flood_of_checks_does_not_hold_the_runtime() {
+        let h = hash_password("Segreta123").unwrap();
+        let flood: Vec<_> = (0..20)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { verify_password("sbagliata", &h).await })
+            })
+            .collect();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let _ = tx.send(CHECKS.available_permits());
+        });
+        // Runs before the twenty finish (had a check run on the worker, the ping would wait
+        // for all of them), while one check per core holds a permit and the rest wait.
+        assert_eq!(rx.await.unwrap(), 0, "every permit is in use");
+        let pending = flood.iter().filter(|t| !t.is_finished()).count();
+        assert!(pending > 0, "the ping ran only after every check");
+        for t in flood {
+            assert!(!t.await.unwrap());
+        }
     }
 }

@@ -57,10 +57,10 @@ impl Engine {
             (d.password_hash, d.mailbox, Some(d.role))
         } else {
             // Spend the same effort as a real check, so timing does not reveal the login.
-            let _ = verify_password(password, DUMMY_HASH);
+            let _ = verify_password(password, DUMMY_HASH).await;
             return Ok(Err(LoginError::BadCredentials));
         };
-        if !verify_password(password, &hash) {
+        if !verify_password(password, &hash).await {
             return Ok(Err(LoginError::BadCredentials));
         }
         match self.store.mailbox(&mailbox).await? {

@@ -85,12 +85,20 @@ impl PasswordPolicy {
     /// [`PasswordPolicy::violations`] plus [`PolicyViolation::Reused`] when `password`
     /// matches the current hash or one of the newest `history` earlier ones (newest first,
     /// as [`store::Holders::password_history`] gives them).
-    pub fn check(&self, password: &str, current: &str, earlier: &[String]) -> Vec<PolicyViolation> {
+    pub async fn check(
+        &self,
+        password: &str,
+        current: &str,
+        earlier: &[String],
+    ) -> Vec<PolicyViolation> {
         let mut found = self.violations(password);
-        let mut used =
+        let used =
             std::iter::once(current).chain(earlier.iter().take(self.history).map(String::as_str));
-        if used.any(|hash| verify_password(password, hash)) {
-            found.push(PolicyViolation::Reused);
+        for hash in used {
+            if verify_password(password, hash).await {
+                found.push(PolicyViolation::Reused);
+                break;
+            }
         }
         found
     }
@@ -211,11 +219,14 @@ impl Engine {
         policy: &PasswordPolicy,
     ) -> Result<(), SettingsError> {
         let hash = self.password_hash_of(who).await?;
-        let Some(hash) = hash.filter(|h| verify_password(current, h)) else {
+        let Some(hash) = hash else {
             return Err(SettingsError::BadCredentials);
         };
+        if !verify_password(current, &hash).await {
+            return Err(SettingsError::BadCredentials);
+        }
         let earlier = self.store.password_history(&who.login).await?;
-        let violations = policy.check(new, &hash, &earlier);
+        let violations = policy.check(new, &hash, &earlier).await;
         if !violations.is_empty() {
             return Err(SettingsError::Policy(violations));
         }
@@ -263,10 +274,10 @@ impl Engine {
     ) -> Result<Result<PendingActivation, LoginError>, EngineError> {
         let Some(m) = self.store.mailbox(login).await? else {
             // Spend the same effort as a real check, so timing does not reveal the login.
-            let _ = verify_password(password, DUMMY_HASH);
+            let _ = verify_password(password, DUMMY_HASH).await;
             return Ok(Err(LoginError::BadCredentials));
         };
-        if !verify_password(password, &m.password_hash) {
+        if !verify_password(password, &m.password_hash).await {
             return Ok(Err(LoginError::BadCredentials));
         }
         let settings = self
@@ -314,7 +325,7 @@ impl Engine {
             Activation::Expired => return Err(SettingsError::ActivationExpired(m.address)),
         }
         let earlier = self.store.password_history(&m.address).await?;
-        let violations = policy.check(new_password, &m.password_hash, &earlier);
+        let violations = policy.check(new_password, &m.password_hash, &earlier).await;
         if !violations.is_empty() {
             return Err(SettingsError::Policy(violations));
         }
@@ -380,7 +391,7 @@ impl Engine {
             .filter(|m| m.state == MailboxState::Attiva)
             .ok_or(SettingsError::InvalidToken)?;
         let earlier = self.store.password_history(&m.address).await?;
-        let violations = policy.check(new_password, &m.password_hash, &earlier);
+        let violations = policy.check(new_password, &m.password_hash, &earlier).await;
         if !violations.is_empty() {
             return Err(SettingsError::Policy(violations));
         }
@@ -442,8 +453,8 @@ mod tests {
         assert_eq!(p.violations("abc"), [TooShort(4)]);
     }
 
-    #[test]
-    fn reuse_is_found_in_the_current_and_the_remembered_passwords() {
+    #[tokio::test]
+    async fn reuse_is_found_in_the_current_and_the_remembered_passwords() {
         let hash = |p: &str| hash_password(p).unwrap();
         let current = hash("Attuale1");
         let earlier = [hash("Vecchia1"), hash("Vecchia2")];
@@ -451,15 +462,15 @@ mod tests {
             history: 1,
             ..PasswordPolicy::default()
         };
-        assert_eq!(p.check("Attuale1", &current, &earlier), [Reused]);
-        assert_eq!(p.check("Vecchia1", &current, &earlier), [Reused]);
+        assert_eq!(p.check("Attuale1", &current, &earlier).await, [Reused]);
+        assert_eq!(p.check("Vecchia1", &current, &earlier).await, [Reused]);
         assert_eq!(
-            p.check("Vecchia2", &current, &earlier),
+            p.check("Vecchia2", &current, &earlier).await,
             [],
             "beyond the history"
         );
-        assert_eq!(p.check("Nuova123", &current, &earlier), []);
-        assert_eq!(p.check("attualex", &current, &earlier), [NoDigit]);
+        assert_eq!(p.check("Nuova123", &current, &earlier).await, []);
+        assert_eq!(p.check("attualex", &current, &earlier).await, [NoDigit]);
     }
 
     #[test]

@@ -74,7 +74,7 @@ async fn a_postmaster_manages_the_boxes_of_its_domain() {
         (m.kind, m.state, m.quota),
         (MailboxKind::Pro, MailboxState::Attiva, 5_000)
     );
-    assert!(verify_password(&password, &m.password_hash));
+    assert!(verify_password(&password, &m.password_hash).await);
     assert!(e.login(address, &password).await.unwrap().is_ok());
 
     // An active box is not deleted; a suspended one is, with its messages.

@@ -277,3 +277,45 @@ async fn recipient_names_never_escape_the_evidence_bundle() {
         .unwrap();
     assert!(riepilogo.contains("errore-consegna"), "{riepilogo}");
 }
+
+#[tokio::test]
+async fn a_well_addressed_receipt_for_a_message_never_sent_is_delivered_and_logged() {
+    let (g, _clock) = network().await;
+    let (uno, due) = (&g[0].engine, &g[1].engine);
+    // A transaction Uno never made: Due's consegna for Anna, addressed to Mario.
+    let t = pec::Transazione {
+        identificativo: "sconosciuto.1@pec.uno.test".into(),
+        msgid: Some("<x@client>".into()),
+        mittente: MARIO.into(),
+        destinatari: vec![pec::Destinatario {
+            indirizzo: ANNA.into(),
+            tipo: pec::TipoDestinatario::Certificato,
+        }],
+        risposte: MARIO.into(),
+        oggetto: "Mai inviato".into(),
+        ricevuta: pec::TipoRicevuta::Sintetica,
+    };
+    let draft = pec::build::avvenuta_consegna(
+        &t,
+        &due.settings().gestore,
+        &due.clock().now(),
+        ANNA,
+        pec::TipoRicevuta::Sintetica,
+        b"",
+        pec::HashAlg::Sha1,
+    )
+    .unwrap();
+    let signer = smime::Signer::from_pem(&g[1].cert_pem, &g[1].key_pem, &g[1].ca_pem).unwrap();
+    let receipt = signer.seal(draft.headers(), draft.entity()).unwrap();
+    let r = uno
+        .receive(&env("posta-certificata@pec.due.test", &[MARIO]), &receipt)
+        .await
+        .unwrap();
+    assert!(matches!(r, Received::Accepted(_)), "{r:?}");
+    assert_eq!(kinds(uno, MARIO).await, ["avvenuta-consegna-sintetica"]);
+    let log = uno.store().events(&t.identificativo).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.event.kind == "ricevuta-sconosciuta"),
+        "{log:?}"
+    );
+}
