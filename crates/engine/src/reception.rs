@@ -106,7 +106,7 @@ impl Engine {
     /// mailbox and sent again to other addresses still verifies. So it is served as PEC only
     /// for the recipients its signed content names as addressees ([`destinatario_legittimo`]),
     /// and only when the signing gestore manages the domains it speaks for
-    /// ([`Engine::fuori_competenza`]) and its outer header fields agree with the signed content
+    /// ([`fuori_competenza`]) and its outer header fields agree with the signed content
     /// (`Classified::discordanze`); the other recipients get it as what it then is for them,
     /// mail of uncertain origin, by their box's ordinary-mail policy.
     async fn certificato(

@@ -45,6 +45,12 @@ async fn first(g: &Gestore, mailbox: &str, kind: &str) -> Vec<u8> {
     g.engine.store().get(&m.blob).await.unwrap()
 }
 
+/// `draft` sealed with gestore `g`'s own key.
+fn signed_by(g: &Gestore, draft: &pec::Draft) -> Vec<u8> {
+    let signer = smime::Signer::from_pem(&g.cert_pem, &g.key_pem, &g.ca_pem).unwrap();
+    signer.seal(draft.headers(), draft.entity()).unwrap()
+}
+
 /// The consegne (any outcome) the tracker holds for the message, by recipient.
 async fn consegne(g: &Gestore, identificativo: &str) -> Vec<String> {
     g.engine
@@ -165,8 +171,7 @@ async fn a_receipt_signed_by_a_gestore_for_a_domain_it_does_not_manage_is_an_ano
         pec::HashAlg::Sha1,
     )
     .unwrap();
-    let signer = smime::Signer::from_pem(&g[0].cert_pem, &g[0].key_pem, &g[0].ca_pem).unwrap();
-    let forged = signer.seal(draft.headers(), draft.entity()).unwrap();
+    let forged = signed_by(&g[0], &draft);
     let r = uno
         .receive(&env("posta-certificata@pec.due.test", &[MARIO]), &forged)
         .await
@@ -305,8 +310,7 @@ async fn a_well_addressed_receipt_for_a_message_never_sent_is_delivered_and_logg
         pec::HashAlg::Sha1,
     )
     .unwrap();
-    let signer = smime::Signer::from_pem(&g[1].cert_pem, &g[1].key_pem, &g[1].ca_pem).unwrap();
-    let receipt = signer.seal(draft.headers(), draft.entity()).unwrap();
+    let receipt = signed_by(&g[1], &draft);
     let r = uno
         .receive(&env("posta-certificata@pec.due.test", &[MARIO]), &receipt)
         .await

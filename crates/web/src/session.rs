@@ -110,14 +110,6 @@ impl Sessions {
 
     /// Ends every session that reaches box `mailbox` (its holder's, its delegates' and an
     /// activation's): after a password reset, a suspension or a deletion.
-    /// Puts `who` in session `id` (its password changed by its own hand: the session goes
-    /// on with the new credential).
-    pub fn replace(&self, id: &str, who: Who) {
-        if let Some(s) = self.lock().get_mut(id) {
-            s.who = who;
-        }
-    }
-
     pub fn close_mailbox(&self, mailbox: &str) {
         self.lock().retain(|_, s| match &s.who {
             Who::Casella(p) => !p.mailbox.eq_ignore_ascii_case(mailbox),

@@ -347,9 +347,14 @@ async fn salva(
         );
         let location = format!("/impostazioni?fatto={0}#{0}", sezione.slug());
         if sezione == Sezione::Password {
-            // Every other session of this login ends; this browser goes on in a new one.
+            // Every other session of this login ends; this browser goes on in a new one, which
+            // holds the new password's credential (Engine::rinnova ends the ones that do not).
             state.sessions.close_login(&who.login);
-            let (id, _) = state.sessions.open(Who::Casella(who.clone()));
+            let fresh = match state.engine.login(&who.login, &modulo.nuova).await? {
+                Ok(p) => p,
+                Err(_) => who.clone(),
+            };
+            let (id, _) = state.sessions.open(Who::Casella(fresh));
             return Ok((
                 StatusCode::SEE_OTHER,
                 AppendHeaders([
@@ -394,13 +399,7 @@ async fn cambia_password(
         )
         .await;
     match changed {
-        Ok(()) => {
-            // This session goes on with the new password; the others end (Engine::rinnova).
-            if let Ok(Ok(p)) = state.engine.login(login, &m.nuova).await {
-                state.sessions.replace(&holder.session_id, Who::Casella(p));
-            }
-            Ok(Vec::new())
-        }
+        Ok(()) => Ok(Vec::new()),
         Err(SettingsError::BadCredentials) => {
             state.throttle.failed(login, ip);
             tracing::info!(login = %Riga(login), %ip, "cambio password: password attuale errata");
