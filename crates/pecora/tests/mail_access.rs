@@ -888,3 +888,87 @@ fn blocking_a_box_ends_its_open_smtp_and_imap_sessions() {
         .collect();
     assert!(!kinds.iter().any(|k| k == "accettazione"), "{kinds:?}");
 }
+
+/// The third-party client PyPI `mayai-pec-cli` (its IMAP client and daticert reader, from
+/// `.tools/venv`) over IMAPS: for each INBOX message, the PEC type and the daticert it picks.
+fn pec_cli(net: &Net, p: usize, user: &str, password: &str) -> Vec<Value> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+    let out = Command::new(&python)
+        .arg(format!("{TESTS}/pec_cli_client.py"))
+        .args([&net.port(p, "imaps_port"), user, password])
+        .env("SSL_CERT_FILE", net.ca())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} (scripts/test installs mayai-pec-cli into .tools/venv): {e}",
+                python.display()
+            )
+        });
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "pec_cli_client: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Issue 12, finding 9: a client that takes the first `daticert.xml` of the tree must find
+/// ours, not the one of a PEC message forwarded inside the original.
+#[test]
+fn a_third_party_client_reads_our_daticert_not_a_forwarded_one() {
+    let net = Net::start();
+    let (mario, _) = net.user(0, 0);
+    let (mario_pw, (luca, luca_pw)) = (net.user(0, 0).1, net.user(1, 1));
+    let first = net.submit(
+        0,
+        0,
+        &mario,
+        &[&luca],
+        &message(&mario, &luca, None, "Prima", ""),
+    );
+    let first_id = identificativo(&first);
+    let busta = std::fs::read(&net.wait_for(1, &luca, "posta-certificata", 1)[0]).unwrap();
+
+    // Mario sends Luca a message that forwards the first busta as an attachment.
+    let forward = format!(
+        "From: {mario}\r\nTo: {luca}\r\nSubject: Inoltro\r\nMessage-ID: <{}@client.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"inoltro\"\r\n\r\n\
+         --inoltro\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nIn allegato la PEC.\r\n\
+         --inoltro\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--inoltro--\r\n",
+        unique(),
+        String::from_utf8_lossy(&busta)
+    );
+    let second = net.submit(0, 0, &mario, &[&luca], &forward);
+    assert_eq!(second["code"], 250, "{second}");
+    let second_id = identificativo(&second);
+    net.wait_for(1, &luca, "posta-certificata", 2);
+    net.wait_for(0, &mario, "avvenuta-consegna-completa", 2);
+
+    let luca_sees = pec_cli(&net, 1, &luca, &luca_pw);
+    let buste: Vec<&Value> = luca_sees
+        .iter()
+        .filter(|m| m["tipo"] == "posta-certificata")
+        .collect();
+    let ids: Vec<&str> = buste
+        .iter()
+        .map(|m| m["identificativo"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [first_id.as_str(), second_id.as_str()],
+        "{luca_sees:?}"
+    );
+
+    let mario_sees = pec_cli(&net, 0, &mario, &mario_pw);
+    let consegne: Vec<&str> = mario_sees
+        .iter()
+        .filter(|m| m["tipo"] == "avvenuta-consegna")
+        .map(|m| m["identificativo"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        consegne,
+        [first_id.as_str(), second_id.as_str()],
+        "{mario_sees:?}"
+    );
+}
