@@ -437,7 +437,7 @@ fn pec_parts(msg: &Message) -> (Option<Vec<u8>>, Option<Vec<u8>>, bool) {
     let mut daticert = None;
     let mut originale = None;
     let mut signed = false;
-    for part in &msg.parts {
+    for (index, part) in msg.parts.iter().enumerate() {
         let ct = part.content_type();
         let mime = ct
             .map(|c| {
@@ -448,7 +448,11 @@ fn pec_parts(msg: &Message) -> (Option<Vec<u8>>, Option<Vec<u8>>, bool) {
         match &part.body {
             PartType::Multipart(_) if mime == "multipart/signed" => signed = true,
             PartType::Message(inner) if originale.is_none() => {
-                originale = Some(inner.raw_message().to_vec());
+                originale = Some(
+                    tagliato(msg, index)
+                        .unwrap_or_else(|| inner.raw_message())
+                        .to_vec(),
+                );
             }
             _ if daticert.is_none()
                 && name.as_deref() == Some("daticert.xml")
@@ -460,6 +464,37 @@ fn pec_parts(msg: &Message) -> (Option<Vec<u8>>, Option<Vec<u8>>, bool) {
         }
     }
     (daticert, originale, signed)
+}
+
+/// The body of part `index` (a `message/rfc822` carried as it is: 7bit, 8bit or binary), cut
+/// at the delimiter lines of the multipart that holds it ([`mime::split_multipart`]), not where
+/// the carried message's own MIME tree says it ends: an original with an unclosed multipart
+/// of its own would otherwise run on through the rest of the busta, its signature included.
+/// `None` when the part cannot be cut so (another encoding, no parent boundary): mail-parser's
+/// reading stands.
+fn tagliato<'a>(msg: &'a Message, index: usize) -> Option<&'a [u8]> {
+    let raw = msg.raw_message();
+    let part = msg.parts.get(index)?;
+    let encoding = part
+        .content_transfer_encoding()
+        .map(str::to_ascii_lowercase);
+    if !matches!(encoding.as_deref(), None | Some("7bit" | "8bit" | "binary")) {
+        return None;
+    }
+    let (parent, position) = msg.parts.iter().find_map(|p| match &p.body {
+        PartType::Multipart(children) => {
+            let position = children.iter().position(|&c| c as usize == index)?;
+            Some((p, position))
+        }
+        _ => None,
+    })?;
+    let boundary = parent.content_type()?.attribute("boundary")?;
+    let body = raw.get(parent.offset_body as usize..)?;
+    let range = mime::split_multipart(body, boundary.as_bytes())
+        .parts
+        .into_iter()
+        .nth(position)?;
+    Some(mime::split_header(&body[range]).1)
 }
 
 fn pec_headers(raw: &[u8], msg: &Message) -> PecHeaders {

@@ -426,3 +426,23 @@ fn a_busta_rewritten_outside_its_signature_is_told_apart() {
         assert_eq!(c.intestazione_firmata().unwrap().1, subject);
     }
 }
+
+#[test]
+fn an_original_with_an_unclosed_multipart_is_read_back_whole_and_no_more() {
+    let (t, _) = transazione();
+    let unclosed = b"From: mario.rossi@pec.uno.example\r\nTo: ufficio@pec.due.example\r\n\
+Subject: aperto\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nciao\r\n--b1\r\nContent-Type: text/plain\r\n\r\nfine\r\n";
+    for raw in [
+        build::busta_di_trasporto(&t, &gestore(), &at(), unclosed).unsigned(),
+        build::busta_di_trasporto(&t, &gestore(), &at(), ORIGINALE).unsigned(),
+    ] {
+        let c = classify(&raw).unwrap();
+        let o = c.originale.unwrap();
+        assert!(
+            o == unclosed || o == ORIGINALE,
+            "{}",
+            String::from_utf8_lossy(&o)
+        );
+    }
+}
