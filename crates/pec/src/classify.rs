@@ -163,6 +163,7 @@ fn read_at(raw: &[u8], depth: usize, errori: &mut Vec<ClassifyError>) -> Option<
     let mut warnings = Vec::new();
 
     let (daticert_part, originale, signed) = pec_parts(&msg);
+    let has_daticert_part = daticert_part.is_some();
     let daticert = daticert_part.and_then(|bytes| {
         Daticert::from_xml(&bytes)
             .map_err(|e| errori.push(e.into()))
@@ -205,7 +206,7 @@ fn read_at(raw: &[u8], depth: usize, errori: &mut Vec<ClassifyError>) -> Option<
     if let Some(k) = kind {
         match (k.tipo_daticert(), &daticert) {
             // A daticert that did not parse was reported above.
-            (Some(_), None) if daticert_part_present(&msg) => {}
+            (Some(_), None) if has_daticert_part => {}
             (Some(_), None) => errori.push(ClassifyError::MissingDaticert { kind: k.slug() }),
             (Some(expected), Some(d)) if expected != d.tipo => {
                 errori.push(ClassifyError::Inconsistent {
@@ -283,11 +284,6 @@ pub fn rilettura(busta: &[u8], t: &Transazione, postacert: &[u8]) -> Result<(), 
         Some(d) => Err(d.clone()),
         None => Ok(()),
     }
-}
-
-/// Whether the message has a `daticert.xml` part at all (parsed or not).
-fn daticert_part_present(msg: &Message) -> bool {
-    pec_parts(msg).0.is_some()
 }
 
 /// Where a busta's header fields disagree with what its signature covers. Only the

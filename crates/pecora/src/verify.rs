@@ -177,24 +177,16 @@ fn check(file: &Path, trust: &TrustStore) -> Report {
             report.disagreements.join("; ")
         ));
     }
+    let why = |what: &str| match &sig.error {
+        Some(e) => format!("{what}: {e}"),
+        None => what.to_string(),
+    };
     let signature_problem = if !sig.signed {
         Some("not signed".to_string())
     } else if !sig.signature_valid {
-        Some(format!(
-            "signature invalid{}",
-            sig.error
-                .as_ref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        ))
+        Some(why("signature invalid"))
     } else if !trust.is_empty() && sig.chain_trusted != Some(true) {
-        Some(format!(
-            "signer not trusted{}",
-            sig.error
-                .as_ref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        ))
+        Some(why("signer not trusted"))
     } else {
         None
     };
